@@ -20,8 +20,16 @@ struct strbuf;
 typedef int (*cfg_line_cb)(const char *name, const char *value, int lineno,
 			   void *ctx, const char **error_r);
 
+/* Callback for each logical line (continuations joined). */
+typedef int (*cfg_logical_cb)(char *line, int lineno, void *ctx,
+			      struct strbuf *why);
+
+int cfg_foreach_line(const char *path, const char *data, size_t len,
+		     cfg_logical_cb cb, void *ctx, struct strbuf *why);
 int cfg_read_file(const char *path, cfg_line_cb cb, void *ctx,
 		  struct strbuf *why);
+int cfg_read_buffer(const char *path, const char *data, size_t len,
+		    cfg_line_cb cb, void *ctx, struct strbuf *why);
 int cfg_parse_int(const char *s, long long min, long long max,
 		  long long *val_r, const char **error_r);
 int cfg_parse_size(const char *s, long long min, long long max,

@@ -14,6 +14,8 @@
 
 #include <sys/stat.h>
 
+struct strbuf;
+
 int file_write_all(int fd, const void *buf, size_t len);
 int file_fsync_dir(const char *path);
 int file_fsync_dirfd(int dirfd);
@@ -24,5 +26,6 @@ int path_is_safe_relative(const char *path);
 int open_beneath(int rootfd, const char *relpath, int flags, mode_t mode);
 int mkdir_beneath(int rootfd, const char *relpath, mode_t mode);
 int file_mkdirs(const char *path, mode_t mode);
+void file_set_openat2(bool on);
 
 #endif

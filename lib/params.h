@@ -30,6 +30,8 @@ struct config {
 	char *virtual_uid;
 	char *virtual_gid;
 	char *postmaster_address;
+	char *embedded_database_directory;
+	char *embedded_database_user;
 
 	/* Processes (services.conf may override per service). */
 	long long default_process_limit;
@@ -89,6 +91,11 @@ struct config {
 
 	/* Lookups (the proxyd client side). */
 	long long proxyd_timeout;
+
+	/* Bookkeeping, indexed like param_table. */
+	char **raw;		/* text as configured, before $ expansion */
+	bool *from_file;	/* set in postern.conf (config show -n) */
+	unsigned unknown_count;	/* unknown parameters seen in the file */
 };
 
 enum param_type {
@@ -99,6 +106,7 @@ enum param_type {
 	PARAM_SIZE,
 	PARAM_LIST,
 	PARAM_CHOICE,
+	PARAM_MODE,	/* octal file mode */
 };
 
 struct param {
