@@ -72,6 +72,7 @@ struct admin_verb {
 /* main.c: reporting and shared helpers. */
 int admin_fail(int code, const char *fmt, ...) PRINTFLIKE(2, 3);
 void admin_warn(const char *fmt, ...) PRINTFLIKE(1, 2);
+void admin_log_quiet(bool quiet);
 int admin_usage(const struct admin_ctx *ctx, const char *noun,
 		const char *verb);
 int admin_load_config(struct admin_ctx *ctx);

@@ -58,6 +58,24 @@ static const struct admin_verb admin_verbs[] = {
     /* ---- end of other files' verbs ---- */
 };
 
+static bool admin_log_quiet_flag;
+
+/* admin_log_line - the log API's lines, as the admin command's stderr */
+static void admin_log_line(enum log_level level, const char *text)
+{
+	(void)level;
+	if (admin_log_quiet_flag)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "postern: %s\n", text);
+}
+
+/* admin_log_quiet - suppress (or restore) log lines on stderr */
+void admin_log_quiet(bool quiet)
+{
+	admin_log_quiet_flag = quiet;
+}
+
 /* admin_fail - report an error on stderr, return the exit code */
 int admin_fail(int code, const char *fmt, ...)
 {
@@ -196,7 +214,8 @@ int main(int argc, char **argv)
 	ctx.progname = "postern";
 	log_init("postern", "postern");
 	log_set_syslog(false);
-	log_set_stderr(true);
+	log_set_stderr(false);
+	log_set_capture(admin_log_line);
 
 	argc = admin_strip_json(argc, argv, &ctx.json);
 	while ((ch = getopt(argc, argv, "+c:hv")) != -1) {
