@@ -302,6 +302,7 @@ static void ev_heap_remove(struct ev_loop *loop, size_t i)
 uint64_t ev_timer_add(struct ev_loop *loop, long ms, ev_timer_cb cb, void *ctx)
 {
 	struct ev_timer *t;
+	uint64_t id;
 
 	if (cb == NULL)
 		log_panic("%s: no callback", __func__);
@@ -312,14 +313,15 @@ uint64_t ev_timer_add(struct ev_loop *loop, long ms, ev_timer_cb cb, void *ctx)
 		loop->heap = xreallocarray(loop->heap, loop->heap_cap,
 					   sizeof(*loop->heap));
 	}
+	id = loop->next_timer_id++;
 	t = loop->heap + loop->nheap;
 	t->when = ev_now_ms() + ms;
-	t->id = loop->next_timer_id++;
+	t->id = id;
 	t->cb = cb;
 	t->ctx = ctx;
 	loop->nheap++;
-	ev_heap_up(loop, loop->nheap - 1);
-	return t->id;
+	ev_heap_up(loop, loop->nheap - 1); /* t may move */
+	return id;
 }
 
 /* ev_timer_cancel - forget a pending timer (unknown ids are ignored) */

@@ -298,7 +298,9 @@ static int file_openat2(int rootfd, const char *relpath, int flags, mode_t mode)
 		return -2;
 	memset(&how, 0, sizeof(how));
 	how.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC);
-	how.mode = (flags & (O_CREAT | O_TMPFILE)) ? (mode & 07777) : 0;
+	/* O_TMPFILE includes the O_DIRECTORY bit: test it whole. */
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+		how.mode = mode & 07777;
 	how.resolve =
 	    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 	do {
