@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""run.py - run the integration tests.
+
+    python3 tests/integration/run.py [--build DIR] [--smoke] [--long]
+                                     [-k PATTERN]...
+
+Discovers tests/integration/test_*.py (unittest), runs them one by one,
+prints each result, and ends with the line "N passed, N failed" (exit
+status 1 when anything failed). --smoke runs only tests whose class or
+method name contains "smoke"; tests whose class or method name contains
+"long" run only with --long; -k keeps tests whose id contains PATTERN
+(repeatable: any of them). --build is exported to the tests as
+$POSTERN_BUILD (the harness's default build directory).
+"""
+
+import argparse
+import os
+import sys
+import time
+import traceback
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def flatten(suite):
+    """Every test case of a suite, in order."""
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from flatten(item)
+        else:
+            yield item
+
+
+def names_of(test):
+    """Lower-case class and method name of a test."""
+    method = getattr(test, "_testMethodName", "") or ""
+    return type(test).__name__.lower(), method.lower()
+
+
+def selected(test, args):
+    cls, method = names_of(test)
+    if cls in ("_failedtest", "moduleimportfailure"):
+        return True  # a test file that does not even load: always report
+    if args.smoke and "smoke" not in cls and "smoke" not in method:
+        return False
+    if not args.long and ("long" in cls or "long" in method):
+        return False
+    if args.k and not any(k in test.id() for k in args.k):
+        return False
+    return True
+
+
+class Result(unittest.TestResult):
+    """Prints one line per test as it finishes."""
+
+    def __init__(self):
+        super().__init__()
+        self.passed = 0
+        self.start = 0.0
+
+    def startTest(self, test):
+        super().startTest(test)
+        self.start = time.monotonic()
+        print("%s ... " % test.id(), end="", flush=True)
+
+    def _done(self, word):
+        print("%s (%.1fs)" % (word, time.monotonic() - self.start),
+              flush=True)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed += 1
+        self._done("ok")
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._done("FAIL")
+        print(self._exc_info_to_string(err, test), flush=True)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._done("ERROR")
+        print(self._exc_info_to_string(err, test), flush=True)
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._done("skipped: %s" % reason)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self.passed += 1
+        self._done("expected failure")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._done("UNEXPECTED SUCCESS")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Postern integration tests")
+    ap.add_argument("--build", default=None,
+                    help="build directory (default: build)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="only tests named *smoke*")
+    ap.add_argument("--long", action="store_true",
+                    help="include tests named *long*")
+    ap.add_argument("-k", action="append", default=[],
+                    help="only tests whose id contains this")
+    args = ap.parse_args()
+
+    top = os.path.dirname(os.path.dirname(HERE))
+    build = os.path.abspath(args.build or os.path.join(top, "build"))
+    os.environ["POSTERN_BUILD"] = build
+    sys.path.insert(0, HERE)
+
+    loader = unittest.TestLoader()
+    try:
+        suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    except Exception:
+        traceback.print_exc()
+        print("0 passed, 1 failed")
+        return 1
+    tests = [t for t in flatten(suite) if selected(t, args)]
+    result = Result()
+    began = time.monotonic()
+    for test in tests:
+        test(result)
+    failed = (len(result.failures) + len(result.errors) +
+              len(result.unexpectedSuccesses))
+    if result.skipped:
+        print("%d skipped" % len(result.skipped))
+    print("(%.1fs, build %s)" % (time.monotonic() - began, build))
+    print("%d passed, %d failed" % (result.passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
