@@ -130,7 +130,9 @@ static char *init_abspath(const char *dir)
 	if (strbuf_len(out) == 0)
 		strbuf_copy(out, "/");
 	free(in);
-	return strbuf_export(out);
+	in = strbuf_export(out);
+	strbuf_free(&out);
+	return in;
 }
 
 /* init_check_path_chars - only characters safe in conf files and conninfo */
