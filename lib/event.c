@@ -29,7 +29,8 @@
  *	self-pipe, and the loop reads it and calls the callback from
  *	ordinary context. A NULL callback restores the default action. Only
  *	one loop per process should catch signals (the last to call
- *	ev_signal() receives them).
+ *	ev_signal() receives them). A forked child that has not yet called
+ *	exec() or ev_signal() never writes into its parent's pipe.
  *
  *	ev_run() dispatches until ev_stop() is called (from a callback),
  *	and returns 0; it also returns 0 when there is nothing left to wait
@@ -91,8 +92,11 @@ struct ev_loop {
 	bool stop;
 };
 
-/* Write end of the self-pipe of the loop that catches signals. */
+/* Write end of the self-pipe of the loop that catches signals, and the
+ * process that owns it: a child between fork and exec must not wake its
+ * parent's loop with its own signals. */
 static volatile sig_atomic_t ev_sig_wfd = -1;
+static volatile pid_t ev_sig_pid;
 
 /* ev_now_ms - monotonic time in milliseconds */
 int64_t ev_now_ms(void)
@@ -345,7 +349,7 @@ static void ev_sig_handler(int signo)
 	int fd = ev_sig_wfd;
 
 	/* A full pipe already holds enough wake-ups; drop this one. */
-	if (fd >= 0)
+	if (fd >= 0 && getpid() == ev_sig_pid)
 		(void)!write(fd, &b, 1);
 	errno = saved_errno;
 }
@@ -412,6 +416,7 @@ void ev_signal(struct ev_loop *loop, int signo, ev_signal_cb cb, void *ctx)
 	}
 	if (loop->sig_pipe[0] < 0)
 		ev_sig_pipe_open(loop);
+	ev_sig_pid = getpid();
 	ev_sig_wfd = loop->sig_pipe[1];
 	loop->sigs[signo].cb = cb;
 	loop->sigs[signo].ctx = ctx;

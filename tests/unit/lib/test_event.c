@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "event.h"
 #include "log.h"
@@ -464,6 +465,32 @@ START_TEST(test_signal_before_run)
 
 END_TEST
 
+/* test_signal_in_child - a forked child's signal stays in the child */
+START_TEST(test_signal_in_child)
+{
+	struct ev_loop *loop = ev_create();
+	pid_t pid;
+	int status;
+
+	ev_signal(loop, SIGUSR1, on_signal, NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		(void)kill(getpid(), SIGUSR1);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	/* Had the child written into the pipe, the byte would be read in
+	 * the first pass, before this timer. */
+	ev_timer_add(loop, 0, on_timer_stop, label("stop"));
+	ev_run(loop);
+	ck_assert_str_eq(strbuf_str(trace.log), "stop ");
+	ev_free(&loop);
+}
+
+END_TEST
+
 /* test_stop_in_timer - ev_stop inside a callback makes ev_run return */
 START_TEST(test_stop_in_timer)
 {
@@ -511,6 +538,7 @@ static Suite *event_suite(void)
 	tcase_add_test(tc, test_hangup);
 	tcase_add_test(tc, test_signals);
 	tcase_add_test(tc, test_signal_before_run);
+	tcase_add_test(tc, test_signal_in_child);
 	tcase_add_test(tc, test_stop_in_timer);
 	tcase_add_test(tc, test_now);
 	suite_add_tcase(s, tc);
