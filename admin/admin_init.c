@@ -747,6 +747,10 @@ static int init_parse(struct admin_ctx *ctx, int argc, char **argv,
 		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == 0)
 			snprintf(host, sizeof(host), "localhost");
 		o->hostname = host;
+		if (init_check_hostname(o->hostname) != 0)
+			return admin_fail(ADMIN_EX_DATAERR,
+					  "the system's host name cannot be "
+					  "myhostname: give --hostname NAME");
 	}
 	if ((rc = init_check_hostname(o->hostname)) != 0)
 		return rc;
