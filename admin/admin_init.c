@@ -375,20 +375,18 @@ bad:
 			  opt, spec);
 }
 
-/* init_check_hostname - letters, digits, dots and hyphens */
-static int init_check_hostname(const char *name)
+/* init_hostname_ok - letters, digits, dots and hyphens */
+static bool init_hostname_ok(const char *name)
 {
 	const char *p;
 
 	if (*name == '\0' || strlen(name) > 253 || *name == '.' || *name == '-')
-		goto bad;
+		return false;
 	for (p = name; *p; p++) {
 		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
-			goto bad;
+			return false;
 	}
-	return 0;
-bad:
-	return admin_fail(ADMIN_EX_DATAERR, "bad host name \"%s\"", name);
+	return true;
 }
 
 /* init_check_address - a plausible mail address: local@domain */
@@ -747,13 +745,14 @@ static int init_parse(struct admin_ctx *ctx, int argc, char **argv,
 		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == 0)
 			snprintf(host, sizeof(host), "localhost");
 		o->hostname = host;
-		if (init_check_hostname(o->hostname) != 0)
+		if (!init_hostname_ok(o->hostname))
 			return admin_fail(ADMIN_EX_DATAERR,
 					  "the system's host name cannot be "
 					  "myhostname: give --hostname NAME");
 	}
-	if ((rc = init_check_hostname(o->hostname)) != 0)
-		return rc;
+	if (!init_hostname_ok(o->hostname))
+		return admin_fail(ADMIN_EX_DATAERR, "bad host name \"%s\"",
+				  o->hostname);
 	if (o->postmaster && (rc = init_check_address(o->postmaster)) != 0)
 		return rc;
 	o->dir = init_abspath(argv[optind]);
