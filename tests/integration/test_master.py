@@ -245,5 +245,56 @@ class MasterTest(InstanceTestCase):
         self.assertFalse(os.path.exists(path))
 
 
+    def test_reload_changed_service_finishes_its_clients(self):
+        port = free_port()
+        self.add("echo", "127.0.0.1:%d" % port, 2, "echo")
+        self.inst.start()
+        held = socket.create_connection(("127.0.0.1", port), timeout=20)
+        old = echo(held)["pid"]
+        self.inst.remove_service("echo", "inet")
+        self.add("echo", "127.0.0.1:%d" % port, 3, "echo")
+        self.inst.reload()
+        wait_for(lambda: "service echo: changed" in self.inst.log(), 20,
+                 "the reload")
+        # The old process keeps its client; new clients get new ones.
+        fresh = ask(port)["pid"]
+        self.assertNotEqual(fresh, old)
+        self.assertTrue(pid_alive(old))
+        held.sendall(b"still there\n")
+        held.close()
+        wait_for(lambda: not pid_alive(old), 20, "the old process to exit")
+        self.assertNotIn("warning: service echo", self.inst.log())
+
+    def test_max_use_and_max_idle(self):
+        use, idle = free_port(), free_port()
+        self.add("use", "127.0.0.1:%d" % use, 1, "echo",
+                 extra="-o max_use=2")
+        self.add("idle", "127.0.0.1:%d" % idle, 1, "echo",
+                 extra="-o max_idle=1")
+        self.inst.start()
+        first, second, third = (ask(use)["pid"] for _ in range(3))
+        self.assertEqual(first, second)
+        self.assertNotEqual(second, third)
+        before = ask(idle)["pid"]
+        wait_for(lambda: not pid_alive(before), 20, "the idle process to exit")
+        self.assertNotEqual(ask(idle)["pid"], before)
+        self.assertNotIn("warning: service", self.inst.log())
+
+    def test_multi_server_serves_clients_together(self):
+        port = free_port()
+        self.add("multi", "127.0.0.1:%d" % port, 1, "mecho")
+        self.inst.start()
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=20)
+                 for _ in range(3)]
+        pids = {echo(s, "client %d" % i)["pid"]
+                for i, s in enumerate(socks)}
+        self.assertEqual(len(pids), 1)
+        self.assertEqual(self.svc_pids(), sorted(pids))
+        for s in socks:
+            s.close()
+        # Still there for the next client (max_idle is 100 s).
+        self.assertEqual({ask(port)["pid"]}, pids)
+
+
 if __name__ == "__main__":
     unittest.main()
