@@ -19,9 +19,17 @@
  *
  *	  SERVER_SINGLE  one client at a time: accept, serve() returns when
  *	                 the client is done (smtpd, the delivery agents).
+ *	                 The descriptor is blocking, and the skeleton
+ *	                 closes it when serve() returns.
  *	  SERVER_MULTI   an event loop; serve() registers the client with
  *	                 srv->loop and calls server_client_done() when it
- *	                 closes (proxyd, cleanup, anvil, qmgr).
+ *	                 closes (proxyd, cleanup, anvil, qmgr). The
+ *	                 descriptor is non-blocking and the daemon's to
+ *	                 close.
+ *
+ *	Run by hand without a listener on fd 3, a daemon says it is started
+ *	by master and exits 1; "-S" (stand-alone, for tests) serves one
+ *	client on standard input instead.
  *
  *	It reports busy/idle to master through the status pipe (a fixed
  *	struct server_status, written atomically), exits after max_use

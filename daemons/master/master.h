@@ -30,6 +30,7 @@
 
 #define MASTER_BACKLOG 128
 #define MASTER_STOP_GRACE_MS 5000 /* SIGTERM, then SIGKILL after this */
+#define MASTER_QUICK_EXIT_MS 1000 /* exit 0 sooner, unused: a crash */
 
 struct ev_loop;
 struct strbuf;
@@ -66,8 +67,9 @@ struct master_proc {
 	struct master_service *svc; /* NULL once retired */
 	char *svc_name;
 	bool avail;
-	bool signalled; /* master asked it to stop */
-	unsigned long uses;
+	bool signalled;     /* master asked it to stop */
+	unsigned long uses; /* busy reports: clients taken */
+	int64_t started_ms;
 	struct master_proc *next;
 };
 

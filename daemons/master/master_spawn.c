@@ -20,7 +20,10 @@
  *	at 1 second after a process has exited cleanly having served a
  *	client, or when no crash happened for service_throttle_time after
  *	the last throttle ended. Processes that are already running keep
- *	serving while the service is throttled.
+ *	serving while the service is throttled. A clean exit within
+ *	MASTER_QUICK_EXIT_MS of the start, without a client, counts as a
+ *	crash too (a program that exits 0 at once would otherwise be
+ *	restarted in a loop).
  *
  *	master_retire() detaches a service's processes (on reload) and
  *	sends them SIGHUP: they finish their clients and exit; their exit
@@ -111,6 +114,7 @@ void master_spawn(struct master *m, struct master_service *svc)
 	proc->svc = svc;
 	proc->svc_name = xstrdup(svc->name);
 	proc->avail = true;
+	proc->started_ms = ev_now_ms();
 	proc->next = m->procs;
 	m->procs = proc;
 	svc->total++;
@@ -201,6 +205,15 @@ static void master_exited(struct master *m, struct master_proc *proc,
 				   WEXITSTATUS(status));
 		if (svc != NULL)
 			master_throttle(m, svc);
+	} else if (!abnormal && svc != NULL && !quiet && proc->uses == 0 &&
+		   ev_now_ms() - proc->started_ms < MASTER_QUICK_EXIT_MS) {
+		/* Exit 0 at once without a client is no way to run a
+		 * service either: without this, a program that does it
+		 * would be restarted in a loop. */
+		log_warn("service %s: process %ld exited at once without "
+			 "serving",
+			 proc->svc_name, (long)proc->pid);
+		master_throttle(m, svc);
 	} else if (!abnormal && svc != NULL && proc->uses > 0) {
 		svc->throttle_delay = 0;
 	}
