@@ -115,6 +115,8 @@ const struct param param_table[] = {
     SIZE(queue_minfree, "0", 0, BIG,
 	 "free bytes the queue file system must keep"),
     INT(hopcount_limit, "50", 1, 1000, "Received headers before a loop"),
+    BOOL(virtual_alias_expansion, "yes",
+	 "cleanup expands recipients through virtual_alias_maps (proxyd)"),
 
     /* TLS and AUTH. */
     CHOICE(smtpd_tls_security_level, "may", "none|may|encrypt",

@@ -62,6 +62,7 @@ struct config {
 	long long message_size_limit;
 	long long queue_minfree;
 	long long hopcount_limit;
+	bool virtual_alias_expansion;
 
 	/* TLS and AUTH. */
 	char *smtpd_tls_security_level;
