@@ -111,6 +111,30 @@ int schema_apply(PGconn *conn, const char *schema_dir, struct strbuf *why)
 /* (admin_db.c, admin_domain.c, admin_mailbox.c, admin_alias.c,
  *  admin_lookup.c, admin_quota.c, admin_queue.c ...) */
 
+/* admin_db.c, admin_domain.c, admin_mailbox.c, admin_alias.c,
+ * admin_lookup.c: the data layer (helpers in admin_db.h) */
+int admin_db_init(struct admin_ctx *ctx, int argc, char **argv);
+int admin_db_migrate(struct admin_ctx *ctx, int argc, char **argv);
+int admin_db_status(struct admin_ctx *ctx, int argc, char **argv);
+int admin_domain_add(struct admin_ctx *ctx, int argc, char **argv);
+int admin_domain_del(struct admin_ctx *ctx, int argc, char **argv);
+int admin_domain_list(struct admin_ctx *ctx, int argc, char **argv);
+int admin_domain_show(struct admin_ctx *ctx, int argc, char **argv);
+int admin_mailbox_add(struct admin_ctx *ctx, int argc, char **argv);
+int admin_mailbox_del(struct admin_ctx *ctx, int argc, char **argv);
+int admin_mailbox_list(struct admin_ctx *ctx, int argc, char **argv);
+int admin_mailbox_show(struct admin_ctx *ctx, int argc, char **argv);
+int admin_mailbox_passwd(struct admin_ctx *ctx, int argc, char **argv);
+int admin_mailbox_enable(struct admin_ctx *ctx, int argc, char **argv);
+int admin_mailbox_disable(struct admin_ctx *ctx, int argc, char **argv);
+int admin_alias_add(struct admin_ctx *ctx, int argc, char **argv);
+int admin_alias_del(struct admin_ctx *ctx, int argc, char **argv);
+int admin_alias_list(struct admin_ctx *ctx, int argc, char **argv);
+int admin_alias_domain_add(struct admin_ctx *ctx, int argc, char **argv);
+int admin_alias_domain_del(struct admin_ctx *ctx, int argc, char **argv);
+int admin_alias_domain_list(struct admin_ctx *ctx, int argc, char **argv);
+int admin_lookup(struct admin_ctx *ctx, int argc, char **argv);
+
 /* ---- end of other files' verbs ---- */
 
 #endif

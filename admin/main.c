@@ -55,6 +55,9 @@ static const struct admin_verb admin_verbs[] = {
 
     /* ---- Verbs of other admin files: one line each, here. ---- */
 
+    {"db", "init", admin_db_init, "", false},
+    {"db", "migrate", admin_db_migrate, "", false},
+    {"db", "status", admin_db_status, "", false},
     /* ---- end of other files' verbs ---- */
 };
 

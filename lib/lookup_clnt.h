@@ -71,8 +71,8 @@ void lookup_clnt_free(struct lookup_clnt **clntp);
  * answer (reset first). On anything else, *error_r (may be NULL) says
  * why, as a borrowed string valid until the next call.
  */
-int lookup_query(struct lookup_clnt *clnt, const char *table,
-		 const char *key, struct strbuf *value, const char **error_r);
+int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
+		 struct strbuf *value, const char **error_r);
 
 /* lookup_auth - LOOKUP_OK: the password is right; LOOKUP_NOKEY: wrong
  * password or unknown/inactive user (one answer for both); else retry. */

@@ -1,0 +1,272 @@
+/*
+ * NAME
+ *	lookup_clnt - blocking client of proxyd
+ * SYNOPSIS
+ *	see lookup_clnt.h
+ * DESCRIPTION
+ *	One connection to private/proxyd, opened at the first request and
+ *	kept for the next ones. Each request is written, then its reply
+ *	read, both with the deadline given at creation (proxyd_timeout).
+ *	When a kept connection turns out to be dead (proxyd restarted, or
+ *	closed an idle client) the request is sent once more on a fresh
+ *	connection; a fresh connection that fails gives LOOKUP_RETRY.
+ *
+ *	Any trouble talking to proxyd (no socket, timeout, garbage) is
+ *	LOOKUP_RETRY: the caller answers 4xx or defers, never "user
+ *	unknown".
+ * DIAGNOSTICS
+ *	The LOOKUP_* codes; *error_r says why on anything but LOOKUP_OK.
+ * SEE ALSO
+ *	docs/proxyd.md, proto_proxyd.h
+ */
+#include "sys_defs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "cfg.h"
+#include "ipc.h"
+#include "lookup_clnt.h"
+#include "params.h"
+#include "proto_proxyd.h"
+#include "strbuf.h"
+#include "xalloc.h"
+
+struct lookup_clnt {
+	char *path;
+	int timeout_ms;
+	int fd;
+	bool used; /* the connection has answered a request */
+	struct strbuf in;
+	struct strbuf out;
+	struct strbuf error;
+	struct attr_msg *msg;
+};
+
+/* lookup_clnt_create - a client of the proxyd socket at path */
+struct lookup_clnt *lookup_clnt_create(const char *path, int timeout_ms)
+{
+	struct lookup_clnt *c = xcalloc(1, sizeof(*c));
+
+	c->path = xstrdup(path);
+	c->timeout_ms = timeout_ms;
+	c->fd = -1;
+	strbuf_init(&c->in, 256);
+	strbuf_init(&c->out, 256);
+	strbuf_init(&c->error, 64);
+	c->msg = attr_msg_alloc();
+	return c;
+}
+
+/* lookup_clnt_create_cfg - the instance's proxyd, proxyd_timeout */
+struct lookup_clnt *lookup_clnt_create_cfg(const struct config *cfg,
+					   bool chrooted)
+{
+	struct lookup_clnt *c;
+	char *path;
+
+	if (chrooted)
+		path = xstrdup("private/proxyd");
+	else
+		path = xasprintf("%s/private/proxyd", cfg->queue_directory);
+	c = lookup_clnt_create(path, (int)(cfg->proxyd_timeout * 1000));
+	free(path);
+	return c;
+}
+
+/* lookup_clnt_close - drop the connection */
+static void lookup_clnt_close(struct lookup_clnt *c)
+{
+	if (c->fd >= 0)
+		(void)close(c->fd);
+	c->fd = -1;
+	c->used = false;
+	strbuf_reset(&c->in);
+}
+
+/* lookup_clnt_free - close and release */
+void lookup_clnt_free(struct lookup_clnt **clntp)
+{
+	struct lookup_clnt *c = *clntp;
+
+	if (c == NULL)
+		return;
+	lookup_clnt_close(c);
+	free(c->path);
+	strbuf_release(&c->in);
+	explicit_bzero(c->out.data, c->out.cap);
+	strbuf_release(&c->out);
+	strbuf_release(&c->error);
+	attr_msg_free(&c->msg);
+	free(c);
+	*clntp = NULL;
+}
+
+/* lookup_fail - keep an error text and return LOOKUP_RETRY */
+static int lookup_fail(struct lookup_clnt *c, const char *what,
+		       const char *detail, const char **error_r)
+{
+	strbuf_printf(&c->error, "proxyd %s: %s: %s", c->path, what, detail);
+	if (error_r != NULL)
+		*error_r = strbuf_str(&c->error);
+	return LOOKUP_RETRY;
+}
+
+/* lookup_connect - open the socket and check the hello */
+static int lookup_connect(struct lookup_clnt *c, const char **detail_r)
+{
+	c->fd = ipc_connect_unix(c->path, c->timeout_ms);
+	if (c->fd < 0) {
+		*detail_r =
+		    errno == ETIMEDOUT ? "connect timeout" : strerror(errno);
+		return -1;
+	}
+	strbuf_reset(&c->in);
+	if (attr_expect_hello(c->fd, &c->in, PROXYD_PROTOCOL, PROXYD_VERSION,
+			      c->timeout_ms, detail_r) < 0) {
+		lookup_clnt_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* lookup_call - send c->out, read and decode the reply */
+static int lookup_call(struct lookup_clnt *c, struct proxyd_reply *reply,
+		       const char **error_r)
+{
+	const char *detail = NULL;
+	int attempt, status;
+
+	for (attempt = 0;; attempt++) {
+		bool reused = c->fd >= 0 && c->used;
+
+		if (c->fd < 0 && lookup_connect(c, &detail) < 0)
+			return lookup_fail(c, "connect", detail, error_r);
+		if (attr_write(c->fd, &c->out, c->timeout_ms) < 0) {
+			detail = errno == ETIMEDOUT ? "write timeout"
+						    : strerror(errno);
+			lookup_clnt_close(c);
+			if (reused && attempt == 0)
+				continue;
+			return lookup_fail(c, "write", detail, error_r);
+		}
+		if (attr_read(c->fd, &c->in, c->msg, c->timeout_ms, &detail) <
+		    0) {
+			bool closed = strcmp(detail, "connection closed") == 0;
+
+			lookup_clnt_close(c);
+			if (reused && closed && attempt == 0)
+				continue;
+			return lookup_fail(c, "read", detail, error_r);
+		}
+		break;
+	}
+	memset(reply, 0, sizeof(*reply));
+	if (attr_scan(c->msg, proxyd_reply_spec, proxyd_reply_spec_count, reply,
+		      &detail) < 0) {
+		lookup_clnt_close(c);
+		return lookup_fail(c, "reply", detail, error_r);
+	}
+	if ((status = proxyd_status_parse(reply->status)) < 0) {
+		lookup_clnt_close(c);
+		return lookup_fail(c, "reply", "unknown status", error_r);
+	}
+	c->used = true;
+	if (status != LOOKUP_OK) {
+		strbuf_printf(&c->error, "proxyd: %s%s%s",
+			      proxyd_status_name(status),
+			      reply->reason ? ": " : "",
+			      reply->reason ? reply->reason : "");
+		if (error_r != NULL)
+			*error_r = strbuf_str(&c->error);
+	}
+	return status;
+}
+
+/* lookup_query - ask proxyd for key in table */
+int lookup_query(struct lookup_clnt *c, const char *table, const char *key,
+		 struct strbuf *value, const char **error_r)
+{
+	struct proxyd_reply reply;
+	int status;
+
+	strbuf_reset(value);
+	strbuf_reset(&c->out);
+	attr_put_str(&c->out, ATTR_REQUEST, PROXYD_REQ_LOOKUP);
+	attr_put_str(&c->out, PROXYD_ATTR_TABLE, table);
+	attr_put_str(&c->out, PROXYD_ATTR_KEY, key);
+	attr_put_end(&c->out);
+	status = lookup_call(c, &reply, error_r);
+	if (status == LOOKUP_OK && reply.value != NULL)
+		strbuf_catn(value, reply.value, reply.value_len);
+	return status;
+}
+
+/* lookup_auth - is this the user's password? */
+int lookup_auth(struct lookup_clnt *c, const char *user, const char *password,
+		const char **error_r)
+{
+	struct proxyd_reply reply;
+	int status;
+
+	strbuf_reset(&c->out);
+	attr_put_str(&c->out, ATTR_REQUEST, PROXYD_REQ_AUTH);
+	attr_put_str(&c->out, PROXYD_ATTR_USER, user);
+	attr_put_str(&c->out, PROXYD_ATTR_PASSWORD, password);
+	attr_put_end(&c->out);
+	status = lookup_call(c, &reply, error_r);
+	explicit_bzero(c->out.data, c->out.cap);
+	return status;
+}
+
+/* lookup_quota_update - add a delivery (or removal) to quota2 */
+int lookup_quota_update(struct lookup_clnt *c, const char *user,
+			long long bytes, long long messages,
+			const char **error_r)
+{
+	struct proxyd_reply reply;
+
+	strbuf_reset(&c->out);
+	attr_put_str(&c->out, ATTR_REQUEST, PROXYD_REQ_QUOTA);
+	attr_put_str(&c->out, PROXYD_ATTR_USER, user);
+	attr_put_int(&c->out, PROXYD_ATTR_BYTES, bytes);
+	attr_put_int(&c->out, PROXYD_ATTR_MESSAGES, messages);
+	attr_put_end(&c->out);
+	return lookup_call(c, &reply, error_r);
+}
+
+/* lookup_status_name - a LOOKUP_* code as a word */
+const char *lookup_status_name(int status)
+{
+	return proxyd_status_name(status);
+}
+
+/* lookup_parse_limits - "quota_bytes,quota_messages,used_bytes,used_msgs" */
+int lookup_parse_limits(const char *value, struct lookup_limits *limits)
+{
+	long long v[4];
+	const char *p = value, *err;
+	char field[32];
+	size_t i, len;
+
+	for (i = 0; i < 4; i++) {
+		const char *comma = strchr(p, ',');
+
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == 0 || len >= sizeof(field) ||
+		    (comma == NULL) != (i == 3))
+			return -1;
+		memcpy(field, p, len);
+		field[len] = '\0';
+		if (cfg_parse_int(field, 0, LLONG_MAX, &v[i], &err) < 0)
+			return -1;
+		p = comma ? comma + 1 : p + len;
+	}
+	limits->quota_bytes = v[0];
+	limits->quota_messages = v[1];
+	limits->used_bytes = v[2];
+	limits->used_messages = v[3];
+	return 0;
+}
