@@ -67,6 +67,9 @@ static NORETURN void master_child(struct master *m,
 		(void)signal(sigs[i], SIG_DFL);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/* A process group of its own: Ctrl-C on `postern start -f` reaches
+	 * master alone, which then stops its children in order. */
+	(void)setpgid(0, 0);
 
 	/* Move the sources out of the way of 3..5 before placing them. */
 	for (i = 0; i < 3; i++) {
