@@ -492,6 +492,7 @@ static int deliver_reply_parse(const struct attr_msg *msg,
 	bool seen[3][DELIVER_RCPT_MAX] = {{false}};
 	static const char *const kinds[3] = {"result", "dsn", "reason"};
 	const char *status = attr_get_str(msg, ATTR_STATUS);
+	bool seen_relay = false;
 	size_t i, k, n;
 
 	if (status == NULL) {
@@ -509,8 +510,10 @@ static int deliver_reply_parse(const struct attr_msg *msg,
 		if (strcmp(a->name, ATTR_STATUS) == 0)
 			continue;
 		if (strcmp(a->name, DELIVER_ATTR_RELAY) == 0) {
-			if (req->relay != NULL || !deliver_text_ok(a))
+			if (seen_relay || !deliver_text_ok(a))
 				goto bad;
+			seen_relay = true;
+			free(req->relay);
 			req->relay = xstrdup(a->value);
 			continue;
 		}
