@@ -80,6 +80,10 @@ class Result(unittest.TestResult):
 
     def addError(self, test, err):
         super().addError(test, err)
+        if not isinstance(test, unittest.TestCase):
+            # setUpClass/setUpModule failures come without startTest.
+            self.start = time.monotonic()
+            print("%s ... " % test.id(), end="")
         self._done("ERROR")
         print(self._exc_info_to_string(err, test), flush=True)
 
@@ -124,8 +128,9 @@ def main():
     tests = [t for t in flatten(suite) if selected(t, args)]
     result = Result()
     began = time.monotonic()
-    for test in tests:
-        test(result)
+    # One flat suite keeps setUpClass/setUpModule (and their teardown)
+    # working for the tests that remain after filtering.
+    unittest.TestSuite(tests).run(result)
     failed = (len(result.failures) + len(result.errors) +
               len(result.unexpectedSuccesses))
     if result.skipped:
