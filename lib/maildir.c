@@ -12,7 +12,8 @@
  *	   an absolute path, an empty, "." or ".." component, or a control
  *	   character is refused. The Maildir and its tmp/, new/ and cur/
  *	   are opened with open_beneath() (RESOLVE_BENEATH and no symlinks,
- *	   or an O_NOFOLLOW walk) and created mode 0700 when missing.
+ *	   or an O_NOFOLLOW walk) and created mode 0700 when missing
+ *	   (the base and every parent are then fsynced).
  *	2. A file is created in tmp/ with O_CREAT|O_EXCL|O_NOFOLLOW, mode
  *	   0600, named <sec>.M<usec>P<pid>Q<n>.<host> (n counts this
  *	   process's deliveries). A name that exists already is never
@@ -362,6 +363,32 @@ static int maildir_emit_header(struct maildir_state *st, const char *name,
 	return maildir_emit(st, '\n');
 }
 
+/* maildir_fsync_parents - fsync the base and each parent of path */
+static int maildir_fsync_parents(int base_fd, const char *path)
+{
+	char *copy = xstrdup(path);
+	char *slash;
+	int fd;
+	int ret = file_fsync_dirfd(base_fd);
+
+	for (slash = strchr(copy, '/'); ret == 0 && slash != NULL;
+	     slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		fd = open_beneath(base_fd, copy, O_RDONLY | O_DIRECTORY, 0);
+		if (fd < 0 || file_fsync_dirfd(fd) < 0)
+			ret = -1;
+		if (fd >= 0) {
+			int saved = errno;
+
+			(void)close(fd);
+			errno = saved;
+		}
+		*slash = '/';
+	}
+	free(copy);
+	return ret;
+}
+
 /* maildir_open_dirs - open or create the Maildir and its subdirs */
 static enum deliver_status maildir_open_dirs(int base_fd,
 					     struct maildir_state *st,
@@ -388,8 +415,8 @@ static enum deliver_status maildir_open_dirs(int base_fd,
 	if ((st->cur_fd = maildir_subdir(st->md_fd, "cur", &created)) < 0)
 		return maildir_fail(res, errno, "open cur/", path);
 	/* New directories must survive a crash before mail goes in. */
-	if (created &&
-	    (file_fsync_dirfd(st->md_fd) < 0 || file_fsync_dirfd(base_fd) < 0))
+	if (created && (file_fsync_dirfd(st->md_fd) < 0 ||
+			maildir_fsync_parents(base_fd, path) < 0))
 		return maildir_fail(res, errno, "fsync directory", path);
 	return DELIVER_OK;
 }
