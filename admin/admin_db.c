@@ -441,6 +441,87 @@ PGresult *admin_sql(PGconn *conn, int *code_r, const char *what,
 	return NULL;
 }
 
+/* admin_ll - a numeric field (0 when NULL or malformed) */
+long long admin_ll(PGresult *res, int row, int col)
+{
+	long long v;
+	const char *err;
+
+	if (PQgetisnull(res, row, col) ||
+	    cfg_parse_int(PQgetvalue(res, row, col), LLONG_MIN, LLONG_MAX, &v,
+			  &err) < 0)
+		return 0;
+	return v;
+}
+
+/* admin_begin - start a transaction */
+int admin_begin(PGconn *conn, int *code_r)
+{
+	PGresult *res = admin_sql(conn, code_r, "begin", "BEGIN", 0, NULL);
+
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+/* admin_commit - commit; -1 (printed) on failure */
+int admin_commit(PGconn *conn, int *code_r)
+{
+	PGresult *res = admin_sql(conn, code_r, "commit", "COMMIT", 0, NULL);
+
+	PQclear(res);
+	return res ? 0 : -1;
+}
+
+/* admin_rollback - abandon the transaction */
+void admin_rollback(PGconn *conn)
+{
+	PQclear(PQexec(conn, "ROLLBACK"));
+}
+
+/* admin_domain_get - a domain's limits and current use */
+int admin_domain_get(PGconn *conn, const char *domain, bool lock,
+		     struct admin_domain_limits *lim, int *code_r)
+{
+	const char *params[1] = {domain};
+	PGresult *res;
+
+	res = admin_sql(
+	    conn, code_r, domain,
+	    lock ? "SELECT mailboxes, aliases, quota, mailbox_quota, "
+		   "maxquota, active FROM domain WHERE domain = $1 FOR UPDATE"
+		 : "SELECT mailboxes, aliases, quota, mailbox_quota, "
+		   "maxquota, active FROM domain WHERE domain = $1",
+	    1, params);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return 0;
+	}
+	memset(lim, 0, sizeof(*lim));
+	lim->max_mailboxes = admin_ll(res, 0, 0);
+	lim->max_aliases = admin_ll(res, 0, 1);
+	lim->quota = admin_ll(res, 0, 2);
+	lim->mailbox_quota = admin_ll(res, 0, 3);
+	lim->max_mailbox_quota = admin_ll(res, 0, 4);
+	lim->active = PQgetvalue(res, 0, 5)[0] == 't';
+	PQclear(res);
+	res = admin_sql(conn, code_r, domain,
+			"SELECT (SELECT count(*) FROM mailbox WHERE domain = "
+			"$1::text), (SELECT count(*) FROM alias WHERE domain "
+			"= $1::text AND address <> 'postmaster@' || $1::text), "
+			"(SELECT coalesce(sum(quota), 0) FROM mailbox WHERE "
+			"domain = $1::text)",
+			1, params);
+	if (res == NULL)
+		return -1;
+	lim->mailboxes = admin_ll(res, 0, 0);
+	lim->aliases = admin_ll(res, 0, 1);
+	lim->quota_used = admin_ll(res, 0, 2);
+	PQclear(res);
+	return 1;
+}
+
 /* admin_json_value - one field as a typed JSON value */
 static json_t *admin_json_value(PGresult *res, int row, int col)
 {
@@ -486,7 +567,7 @@ static void admin_print_text(PGresult *res, bool object)
 
 				snprintf(label, sizeof(label),
 					 "%s:", PQfname(res, c));
-				printf("%-17s %s\n", label,
+				printf("%-19s %s\n", label,
 				       admin_text_value(res, r, c));
 			}
 		}

@@ -39,6 +39,23 @@ int admin_parse_yesno(const char *text, bool *val_r);
 PGresult *admin_sql(PGconn *conn, int *code_r, const char *what,
 		    const char *sql, int nparams, const char *const *params);
 
+/* The limits of one domain, with its current use. */
+struct admin_domain_limits {
+	long long max_mailboxes, max_aliases; /* 0 = unlimited */
+	long long quota, mailbox_quota, max_mailbox_quota;
+	long long mailboxes, aliases, quota_used;
+	bool active;
+};
+
+/* admin_domain_get - 1 found, 0 absent, -1 error (printed, *code_r);
+ * lock: FOR UPDATE, inside a transaction, so limit checks serialise. */
+int admin_domain_get(PGconn *conn, const char *domain, bool lock,
+		     struct admin_domain_limits *lim, int *code_r);
+int admin_begin(PGconn *conn, int *code_r);
+int admin_commit(PGconn *conn, int *code_r);
+void admin_rollback(PGconn *conn);
+long long admin_ll(PGresult *res, int row, int col);
+
 /* admin_print_rows - every row as "column: value" lines, a blank line
  * between rows (text), or a JSON array / object (--json). Columns whose
  * name ends in a type hint are typed: booleans, integers and RFC 3339

@@ -58,6 +58,33 @@ static const struct admin_verb admin_verbs[] = {
     {"db", "init", admin_db_init, "", false},
     {"db", "migrate", admin_db_migrate, "", false},
     {"db", "status", admin_db_status, "", false},
+    {"domain", "add", admin_domain_add,
+     "DOMAIN [--description TEXT] [--max-mailboxes N] [--max-aliases N] "
+     "[--quota SIZE] [--mailbox-quota SIZE] [--max-mailbox-quota SIZE] "
+     "[--postmaster ADDR] [--active yes|no]",
+     true},
+    {"domain", "del", admin_domain_del, "DOMAIN", false},
+    {"domain", "list", admin_domain_list, "[--json]", false},
+    {"domain", "show", admin_domain_show, "DOMAIN [--json]", false},
+    {"mailbox", "add", admin_mailbox_add,
+     "ADDRESS [--password-stdin] [--quota SIZE] [--quota-messages N] "
+     "[--name NAME]",
+     false},
+    {"mailbox", "del", admin_mailbox_del, "ADDRESS", false},
+    {"mailbox", "list", admin_mailbox_list, "[DOMAIN] [--json]", false},
+    {"mailbox", "show", admin_mailbox_show, "ADDRESS [--json]", false},
+    {"mailbox", "passwd", admin_mailbox_passwd, "ADDRESS [--password-stdin]",
+     false},
+    {"mailbox", "enable", admin_mailbox_enable, "ADDRESS", false},
+    {"mailbox", "disable", admin_mailbox_disable, "ADDRESS", false},
+    {"alias", "add", admin_alias_add, "ADDRESS TARGET[,TARGET...]", false},
+    {"alias", "del", admin_alias_del, "ADDRESS", false},
+    {"alias", "list", admin_alias_list, "[DOMAIN] [--json]", false},
+    {"alias-domain", "add", admin_alias_domain_add,
+     "ALIAS_DOMAIN TARGET_DOMAIN", false},
+    {"alias-domain", "del", admin_alias_domain_del, "ALIAS_DOMAIN", false},
+    {"alias-domain", "list", admin_alias_domain_list, "[--json]", false},
+    {"lookup", NULL, admin_lookup, "TABLE KEY [--json]", true},
     /* ---- end of other files' verbs ---- */
 };
 
