@@ -1,0 +1,196 @@
+"""test_lda - postern-lda, the standalone delivery agent, on a real instance.
+
+postern-lda runs as the vmail account (setpriv, since the tests run as
+root) against an instance made by `postern init --embedded-db`, started,
+with a domain and a mailbox added by `postern domain add` / `postern
+mailbox add` (while those verbs are not built, the same rows are
+inserted with psql, as PostfixAdmin would write them); proxyd answers
+its lookups from the embedded PostgreSQL.
+
+Checked: exit 0 and a Maildir file whose bytes are the Return-Path and
+Delivered-To headers plus the message with LF line endings, whose name
+carries the right S= and W=, owned by vmail, mode 0600, tmp/ empty; the
++extension form of the address; exit 67 for an unknown user; exit 77
+when started as root (nothing written); exit 75 when proxyd is not
+running and when the database is down.
+"""
+
+import os
+import pwd
+import re
+import signal
+import subprocess
+import unittest
+
+from harness import Instance, InstanceTestCase, pid_alive, wait_for
+
+IS_ROOT = os.geteuid() == 0
+PASSWORD = "correct horse battery staple 7"
+
+
+def vmail_cmd():
+    """The prefix that runs a command as vmail (we are root)."""
+    return ["setpriv", "--reuid", "vmail", "--regid", "vmail",
+            "--init-groups"]
+
+
+def run_lda(inst, args, message, as_vmail=True):
+    """Run postern-lda -c DIR ARGS with message on stdin."""
+    cmd = [os.path.join(inst.build, "postern-lda"), "-c", inst.dir] + args
+    if as_vmail:
+        cmd = vmail_cmd() + cmd
+    return subprocess.run(cmd, input=message, capture_output=True,
+                          timeout=60)
+
+
+def maildir_files(inst, sub="new"):
+    """Every file in a SUB/ directory beneath the mail base."""
+    found = []
+    for root, dirs, files in os.walk(inst.path("mail")):
+        if os.path.basename(root) == sub:
+            found.extend(os.path.join(root, f) for f in files)
+    return sorted(found)
+
+
+def psql(inst, sql):
+    """Run SQL as root (peer auth: postern_admin) in the embedded db."""
+    cmd = ["/usr/lib/postgresql/15/bin/psql", "-X", "-q",
+           "-h", inst.path("pgsql", "run"), "-U", "postern_admin",
+           "-d", "postern", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("psql failed: %s" % r.stderr)
+
+
+def verb_missing(r):
+    """True when this build's postern has no such verb yet."""
+    return r.returncode == 64 and "unknown command" in r.stderr
+
+
+def add_domain(inst, domain):
+    """postern domain add; rows as PostfixAdmin writes them if the verb
+    is not built yet (the schema is PostfixAdmin's)."""
+    r = inst.postern("domain", "add", domain, check=False)
+    if verb_missing(r):
+        psql(inst, "INSERT INTO domain (domain) VALUES ('%s')" % domain)
+    elif r.returncode != 0:
+        raise AssertionError("postern domain add: %s" % r.stderr)
+
+
+def add_mailbox(inst, address):
+    """postern mailbox add (or the PostfixAdmin row, as above)."""
+    r = inst.postern("mailbox", "add", address, "--password-stdin",
+                     input=PASSWORD + "\n", check=False)
+    if verb_missing(r):
+        local, domain = address.split("@")
+        psql(inst, "INSERT INTO mailbox (username, maildir, local_part, "
+             "domain) VALUES ('%s', '%s/%s/', '%s', '%s')" %
+             (address, domain, local, local, domain))
+    elif r.returncode != 0:
+        raise AssertionError("postern mailbox add: %s" % r.stderr)
+
+
+@unittest.skipUnless(IS_ROOT, "needs root to run postern-lda as vmail")
+class LdaDeliveryTest(InstanceTestCase):
+    """An instance with example.com and alice@example.com."""
+
+    def setUp(self):
+        self.inst = self.instance(embedded_db=True)
+        self.inst.start()
+        add_domain(self.inst, "example.com")
+        add_mailbox(self.inst, "alice@example.com")
+
+    def test_delivered_file_content_and_sizes(self):
+        message = (b"From: bob@example.org\r\nTo: alice@example.com\r\n"
+                   b"Subject: hello\r\n\r\nline one\r\nline two\r\n")
+        r = run_lda(self.inst, ["-f", "bob@example.org", "-a",
+                                "alice@example.com"], message)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        files = maildir_files(self.inst)
+        self.assertEqual(len(files), 1, files)
+        path = files[0]
+        with open(path, "rb") as f:
+            data = f.read()
+        want = (b"Return-Path: <bob@example.org>\n"
+                b"Delivered-To: alice@example.com\n" +
+                message.replace(b"\r\n", b"\n"))
+        self.assertEqual(data, want)
+        name = os.path.basename(path)
+        m = re.fullmatch(r"(\d+)\.M(\d+)P(\d+)V([0-9a-f]+)I([0-9a-f]+)\."
+                         r"([^,/:]+),S=(\d+),W=(\d+)", name)
+        self.assertIsNotNone(m, name)
+        self.assertEqual(int(m.group(7)), len(data))
+        self.assertEqual(int(m.group(8)), len(data) + data.count(b"\n"))
+        st = os.stat(path)
+        self.assertEqual(int(m.group(5), 16), st.st_ino)
+        self.assertEqual(st.st_uid, pwd.getpwnam("vmail").pw_uid)
+        self.assertEqual(st.st_mode & 0o7777, 0o600)
+        maildir = os.path.dirname(os.path.dirname(path))
+        self.assertTrue(maildir.startswith(self.inst.path("mail") + "/"))
+        for sub in ("tmp", "new", "cur"):
+            self.assertEqual(os.stat(os.path.join(maildir, sub)).st_mode &
+                             0o7777, 0o700)
+        self.assertEqual(os.listdir(os.path.join(maildir, "tmp")), [])
+
+    def test_extension_and_null_sender(self):
+        r = run_lda(self.inst, ["-a", "alice+lists@example.com"],
+                    b"Subject: ext\n\nbody\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        files = maildir_files(self.inst)
+        self.assertEqual(len(files), 1, files)
+        with open(files[0], "rb") as f:
+            data = f.read()
+        self.assertTrue(data.startswith(
+            b"Return-Path: <>\nDelivered-To: alice+lists@example.com\n"),
+            data)
+
+    def test_unknown_user_67(self):
+        r = run_lda(self.inst, ["-f", "bob@example.org", "-a",
+                                "nosuch@example.com"], b"Subject: x\n\nx\n")
+        self.assertEqual(r.returncode, 67, r.stderr)
+        self.assertIn(b"5.1.1", r.stderr)
+        self.assertEqual(maildir_files(self.inst), [])
+
+    def test_root_refused_77(self):
+        r = run_lda(self.inst, ["-f", "bob@example.org", "-a",
+                                "alice@example.com"], b"Subject: x\n\nx\n",
+                    as_vmail=False)
+        self.assertEqual(r.returncode, 77, r.stderr)
+        self.assertIn(b"root", r.stderr)
+        self.assertEqual(maildir_files(self.inst), [])
+
+    def test_database_down_75(self):
+        add_mailbox(self.inst, "carol@example.com")
+        pidfile = self.inst.path("pgsql", "data", "postmaster.pid")
+        with open(pidfile) as f:
+            pg = int(f.readline().strip())
+        os.kill(pg, signal.SIGINT)  # fast shutdown: ends proxyd's session
+        wait_for(lambda: not pid_alive(pg), 30, "postgres exit")
+        # carol was never looked up, so no cache can answer for her.
+        r = run_lda(self.inst, ["-f", "bob@example.org", "-a",
+                                "carol@example.com"], b"Subject: x\n\nx\n")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertEqual(maildir_files(self.inst), [])
+        self.assertEqual(maildir_files(self.inst, "tmp"), [])
+
+
+@unittest.skipUnless(IS_ROOT, "needs root to run postern-lda as vmail")
+class LdaNoServerTest(InstanceTestCase):
+    """An instance that was never started: proxyd is not there."""
+
+    def test_proxyd_down_75(self):
+        inst = self.instance()
+        r = run_lda(inst, ["-f", "bob@example.org", "-a",
+                           "alice@example.com"], b"Subject: x\n\nx\n")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"lookup", r.stderr)
+        self.assertEqual(maildir_files(inst), [])
+
+    def test_usage_64(self):
+        inst = self.instance()
+        r = run_lda(inst, [], b"")
+        self.assertEqual(r.returncode, 64, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
