@@ -135,6 +135,14 @@ int admin_alias_domain_del(struct admin_ctx *ctx, int argc, char **argv);
 int admin_alias_domain_list(struct admin_ctx *ctx, int argc, char **argv);
 int admin_lookup(struct admin_ctx *ctx, int argc, char **argv);
 
+/* admin_queue.c */
+int admin_queue_list(struct admin_ctx *ctx, int argc, char **argv);
+int admin_queue_show(struct admin_ctx *ctx, int argc, char **argv);
+int admin_queue_flush(struct admin_ctx *ctx, int argc, char **argv);
+int admin_queue_delete(struct admin_ctx *ctx, int argc, char **argv);
+int admin_queue_hold(struct admin_ctx *ctx, int argc, char **argv);
+int admin_queue_release(struct admin_ctx *ctx, int argc, char **argv);
+
 /* ---- end of other files' verbs ---- */
 
 #endif

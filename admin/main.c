@@ -85,6 +85,12 @@ static const struct admin_verb admin_verbs[] = {
     {"alias-domain", "del", admin_alias_domain_del, "ALIAS_DOMAIN", false},
     {"alias-domain", "list", admin_alias_domain_list, "[--json]", false},
     {"lookup", NULL, admin_lookup, "TABLE KEY [--json]", true},
+    {"queue", "list", admin_queue_list, "[--json]", true},
+    {"queue", "show", admin_queue_show, "ID [--json]", true},
+    {"queue", "flush", admin_queue_flush, "[ID]", true},
+    {"queue", "delete", admin_queue_delete, "ID|ALL", true},
+    {"queue", "hold", admin_queue_hold, "ID", true},
+    {"queue", "release", admin_queue_release, "ID", true},
     /* ---- end of other files' verbs ---- */
 };
 
