@@ -19,10 +19,12 @@ import os
 import pwd
 import re
 import signal
+import socket
 import subprocess
+import tempfile
 import unittest
 
-from harness import Instance, InstanceTestCase, pid_alive, wait_for
+from harness import InstanceTestCase, pid_alive, proc_ids, wait_for
 
 IS_ROOT = os.geteuid() == 0
 PASSWORD = "correct horse battery staple 7"
@@ -90,6 +92,46 @@ def add_mailbox(inst, address):
         raise AssertionError("postern mailbox add: %s" % r.stderr)
 
 
+def netstring(b):
+    return b"%d:%s," % (len(b), b)
+
+
+def attr_encode(pairs):
+    """One attribute message (docs/ipc.md)."""
+    return b"".join(netstring(n.encode()) + netstring(v.encode())
+                    for n, v in pairs) + b"0:,"
+
+
+def attr_read(sock, buf):
+    """Read one attribute message: (dict, rest of buf)."""
+    while True:
+        pos, attrs = 0, {}
+        try:
+            while True:
+                colon = buf.index(b":", pos)
+                n = int(buf[pos:colon])
+                value = buf[colon + 1:colon + 1 + n]
+                if len(value) < n or len(buf) <= colon + 1 + n:
+                    raise ValueError("short")
+                pos = colon + 2 + n
+                if n == 0:
+                    return attrs, buf[pos:]
+                name = value.decode()
+                colon = buf.index(b":", pos)
+                n = int(buf[pos:colon])
+                value = buf[colon + 1:colon + 1 + n]
+                if len(value) < n or len(buf) <= colon + 1 + n:
+                    raise ValueError("short")
+                pos = colon + 2 + n
+                attrs[name] = value.decode()
+        except ValueError:
+            pass
+        data = sock.recv(65536)
+        if not data:
+            raise AssertionError("connection closed; got %r" % buf)
+        buf += data
+
+
 @unittest.skipUnless(IS_ROOT, "needs root to run postern-lda as vmail")
 class LdaDeliveryTest(InstanceTestCase):
     """An instance with example.com and alice@example.com."""
@@ -143,6 +185,52 @@ class LdaDeliveryTest(InstanceTestCase):
         self.assertTrue(data.startswith(
             b"Return-Path: <>\nDelivered-To: alice+lists@example.com\n"),
             data)
+
+    def test_virtual_service_under_master(self):
+        """qmgr's side of the deliver protocol, spoken by hand."""
+        body = b"Subject: via service\n\nhello\r\n"
+        with tempfile.TemporaryFile() as qf:
+            qf.write(b"QUEUE-RECORDS" + body + b"TRAILER")
+            qf.flush()
+            req = attr_encode([
+                ("request", "deliver"), ("queue_id", "4TestQ1"),
+                ("sender", "bob@example.org"),
+                ("content_offset", "13"),
+                ("content_length", str(len(body))),
+                ("arrival", "1700000000"), ("nrcpt", "2"),
+                ("rcpt_0", "alice@example.com"),
+                ("rcpt_1", "ghost@example.com")])
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(60)
+            sock.connect(self.inst.path("queue", "private", "virtual"))
+            hello, buf = attr_read(sock, b"")
+            self.assertEqual(hello, {"protocol": "deliver",
+                                     "version": "1"})
+            socket.send_fds(sock, [req], [qf.fileno()])
+            reply, buf = attr_read(sock, buf)
+            # The agent serving us is still there: it runs as vmail.
+            vmail = pwd.getpwnam("vmail")
+            pids = self.inst.pids_of("virtual")
+            self.assertTrue(pids, "no virtual process")
+            for pid in pids:
+                uid, gid = proc_ids(pid)
+                self.assertEqual(set(uid), {vmail.pw_uid})
+                self.assertEqual(set(gid), {vmail.pw_gid})
+            sock.close()
+        self.assertEqual(reply["status"], "ok")
+        self.assertEqual(reply["relay"], "virtual")
+        self.assertEqual((reply["result_0"], reply["dsn_0"]),
+                         ("ok", "2.0.0"), reply)
+        self.assertEqual((reply["result_1"], reply["dsn_1"]),
+                         ("bounce", "5.1.1"), reply)
+        files = maildir_files(self.inst)
+        self.assertEqual(len(files), 1, files)
+        with open(files[0], "rb") as f:
+            self.assertEqual(f.read(),
+                             b"Return-Path: <bob@example.org>\n"
+                             b"Delivered-To: alice@example.com\n"
+                             b"Subject: via service\n\nhello\n")
+        self.assertEqual(os.stat(files[0]).st_uid, vmail.pw_uid)
 
     def test_unknown_user_67(self):
         r = run_lda(self.inst, ["-f", "bob@example.org", "-a",
