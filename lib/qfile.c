@@ -14,17 +14,24 @@
  *	  end      E, length 32, SHA-256 of every byte before this record
  *	  status   one QFILE_STATUS_LEN record per R record, in order
  *
- *	Writer. qfile_writer_create() makes ".tmp.QID" in dirfd (O_CREAT
- *	|O_EXCL|O_NOFOLLOW, mode 0600) and writes the header and the queue
- *	id. The puts append records through a buffer; the content record's
- *	length is patched in by qfile_content_end(), so the content can be
- *	streamed. qfile_writer_finish() flushes, hashes the file as written
- *	(reading it back: the content length was patched after the bytes
- *	that follow it were produced), appends the end record and zeroed
- *	status records, fsyncs, renames ".tmp.QID" to "QID" with
- *	RENAME_NOREPLACE (link+unlink where the file system lacks it) and
- *	fsyncs the directory. Only after it returns 0 may the caller say
- *	the message is queued.
+ *	Writer. qfile_writer_create() makes a nameless file in dirfd
+ *	(O_TMPFILE, mode 0600) when /proc/self/fd is reachable, else
+ *	".tmp.QID" (O_CREAT|O_EXCL|O_NOFOLLOW, 0600, then flock LOCK_EX),
+ *	and writes the header and the queue id. The puts append records
+ *	through a buffer; the content record's length is patched in by
+ *	qfile_content_end(), so the content can be streamed.
+ *	qfile_writer_finish() flushes, hashes the file as written (reading
+ *	it back: the content length was patched after the bytes that follow
+ *	it were produced), appends the end record and zeroed status
+ *	records, fsyncs, names the file "QID" without ever replacing one
+ *	(linkat of /proc/self/fd/N, which fails with EEXIST; or renameat2
+ *	RENAME_NOREPLACE, with link+unlink where the file system lacks it)
+ *	and fsyncs the directory. Only after it returns 0 may the caller
+ *	say the message is queued.
+ *
+ *	qfile_remove_stale() removes ".tmp.*" files at least min_age
+ *	seconds old whose flock can be taken: their writer is dead (the
+ *	kernel drops a lock when its holder dies, even by SIGKILL).
  *
  *	Reader. qfile_read() trusts nothing: the size comes from fstat(),
  *	every length is checked against what is left before any read or
@@ -43,8 +50,10 @@
  */
 #include "sys_defs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -74,6 +83,7 @@ struct qfile_writer {
 	bool have_sender, have_arrival, have_dsn;
 	size_t nattrs;
 	size_t nrcpt;
+	bool anonymous; /* O_TMPFILE: no name until finished */
 	bool failed;
 	bool finished;
 	struct strbuf *error;
@@ -467,7 +477,17 @@ int qfile_writer_finish(struct qfile_writer *w, struct strbuf *why)
 		(void)qfile_fail(w, "fsync %s: %m", w->tmp_name);
 		goto fail;
 	}
-	if (qfile_rename_noreplace(w->dirfd, w->tmp_name, w->queue_id) < 0) {
+	if (w->anonymous) {
+		char proc[64];
+
+		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
+		if (linkat(AT_FDCWD, proc, w->dirfd, w->queue_id,
+			   AT_SYMLINK_FOLLOW) < 0) {
+			(void)qfile_fail(w, "link %s: %m", w->queue_id);
+			goto fail;
+		}
+	} else if (qfile_rename_noreplace(w->dirfd, w->tmp_name, w->queue_id) <
+		   0) {
 		(void)qfile_fail(w, "rename %s -> %s: %m", w->tmp_name,
 				 w->queue_id);
 		goto fail;
@@ -494,13 +514,48 @@ void qfile_writer_free(struct qfile_writer **wp)
 
 	if (w == NULL)
 		return;
-	if (!w->finished)
+	if (!w->finished && !w->anonymous)
 		(void)unlinkat(w->dirfd, w->tmp_name, 0);
 	(void)close(w->fd);
 	strbuf_free(&w->buf);
 	strbuf_free(&w->error);
 	free(w);
 	*wp = NULL;
+}
+
+/* qfile_remove_stale - remove dead writers' temporary files */
+int qfile_remove_stale(int dirfd, long long min_age)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+	int fd, dup_fd, removed = 0;
+
+	dup_fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dup_fd < 0 || (dir = fdopendir(dup_fd)) == NULL) {
+		if (dup_fd >= 0)
+			(void)close(dup_fd);
+		return -1;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, QFILE_TMP_PREFIX,
+			    sizeof(QFILE_TMP_PREFIX) - 1) != 0)
+			continue;
+		fd = openat(dirfd, de->d_name,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* Unlocked (its writer is gone) and not brand new (a writer
+		 * locks right after creating). */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (long long)(time(NULL) - st.st_mtime) >= min_age &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    unlinkat(dirfd, de->d_name, 0) == 0)
+			removed++;
+		(void)close(fd);
+	}
+	(void)closedir(dir);
+	return removed;
 }
 
 /* qfile_pread_all - read exactly len bytes at off */

@@ -9,11 +9,15 @@
  *	SHA-256 of everything before it, and after that a status area of
  *	fixed-size per-recipient records that qmgr updates in place.
  *
- *	The writer creates ".tmp.QID" with O_CREAT|O_EXCL in a directory
- *	(incoming/), appends records, and qfile_writer_finish() writes the
- *	end record and the status area, fsyncs the file, renames it to QID
- *	without replacing anything, and fsyncs the directory. Until then
- *	the temporary file is removed by qfile_writer_free().
+ *	The writer creates a nameless file (O_TMPFILE) in a directory
+ *	(incoming/), or where /proc is out of reach (a chroot) ".tmp.QID"
+ *	with O_CREAT|O_EXCL and an flock; it appends records, and
+ *	qfile_writer_finish() writes the end record and the status area,
+ *	fsyncs the file, gives it the name QID without replacing anything
+ *	(linkat, or renameat2 RENAME_NOREPLACE), and fsyncs the directory.
+ *	Until then qfile_writer_free() leaves nothing behind; a writer that
+ *	died leaves either nothing (O_TMPFILE) or an unlocked ".tmp.QID"
+ *	that qfile_remove_stale() removes.
  *
  *	qfile_read() validates a whole file (magic, version, every record's
  *	bounds and syntax, required records, the checksum, the size of the
@@ -116,6 +120,7 @@ int qfile_content_end(struct qfile_writer *w);
 long long qfile_content_size(const struct qfile_writer *w);
 int qfile_writer_finish(struct qfile_writer *w, struct strbuf *why);
 void qfile_writer_free(struct qfile_writer **wp);
+int qfile_remove_stale(int dirfd, long long min_age);
 
 /* Reading. */
 int qfile_read(int fd, struct qfile_msg *msg, const char **error_r);

@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "lookup_clnt.h"
+#include "qfile.h"
 #include "server.h"
 #include "xalloc.h"
 
@@ -46,6 +47,7 @@ static void cleanup_post_init(struct server *srv)
 	struct cleanup_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	char *incoming;
 	long long ms = srv->cfg.ipc_timeout * 1000;
+	int removed;
 
 	if (srv->chroot) {
 		incoming = xstrdup("incoming");
@@ -59,6 +61,11 @@ static void cleanup_post_init(struct server *srv)
 	if (ctx->incoming_fd < 0)
 		log_fatal("open %s: %m", incoming);
 	free(incoming);
+	/* Temporary files of cleanup processes that died (only where
+	 * O_TMPFILE cannot be used, e.g. chrooted). */
+	if ((removed = qfile_remove_stale(ctx->incoming_fd, 60)) > 0)
+		log_info("removed %d stale temporary queue file%s", removed,
+			 removed == 1 ? "" : "s");
 	ctx->timeout_ms = ms > INT_MAX ? INT_MAX : (int)ms;
 	if (srv->cfg.virtual_alias_expansion)
 		ctx->lookup = lookup_clnt_create_cfg(&srv->cfg, srv->chroot);

@@ -18,6 +18,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -389,6 +390,33 @@ START_TEST(test_writer_refuses)
 
 END_TEST
 
+/* test_stale - a dead writer's temporary file is removed, a live one's
+ * is not */
+START_TEST(test_stale)
+{
+	int fd, live;
+
+	fd =
+	    openat(test_dirfd, ".tmp.00000000FFFFFFFF", O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	(void)close(fd);
+	live =
+	    openat(test_dirfd, ".tmp.000000000000000F", O_RDWR | O_CREAT, 0600);
+	ck_assert_int_eq(flock(live, LOCK_EX), 0);
+	/* A child holds no lock of ours: test from another descriptor. */
+	ck_assert_int_eq(qfile_remove_stale(test_dirfd, 0), 1);
+	ck_assert_int_ne(
+	    faccessat(test_dirfd, ".tmp.00000000FFFFFFFF", F_OK, 0), 0);
+	ck_assert_int_eq(
+	    faccessat(test_dirfd, ".tmp.000000000000000F", F_OK, 0), 0);
+	(void)close(live);
+	/* Too young to be judged. */
+	ck_assert_int_eq(qfile_remove_stale(test_dirfd, 3600), 0);
+	ck_assert_int_eq(qfile_remove_stale(test_dirfd, 0), 1);
+}
+
+END_TEST
+
 /* main - run the suite */
 int main(void)
 {
@@ -405,6 +433,7 @@ int main(void)
 	tcase_add_test(tc, test_foreign);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_writer_refuses);
+	tcase_add_test(tc, test_stale);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
