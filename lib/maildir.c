@@ -38,6 +38,17 @@
  *	maildir_set_hostname() gave, with "/" ":" "," and control
  *	characters written as \ooo (Dovecot parses ",S=" anywhere).
  *
+ *	Maildir++ quota (maildir_quota_*): "maildirsize" in the Maildir
+ *	root as Dovecot's maildir quota backend keeps it (INTEROP.md
+ *	section 4): a header of limits ("<bytes>S[,<count>C]"), then one
+ *	"<bytes> <count>" line per change, appended with O_APPEND in a
+ *	single write. It is recalculated (new/ and cur/ of the Maildir and
+ *	of every .Folder, sizes from ",S=" or stat(), written under a
+ *	temporary name and renamed over) when it is missing, holds a NUL
+ *	or a malformed line, reaches 5120 bytes, sums to a negative total,
+ *	or is over a limit with more than one delta line or older than 15
+ *	minutes. A scan during which a directory changed is not written.
+ *
  *	Whatever fails after the tmp file exists removes it again. Callers
  *	should ignore SIGXFSZ so that a file size limit is an EFBIG error.
  * DIAGNOSTICS
@@ -52,12 +63,14 @@
  */
 #include "sys_defs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileops.h"
@@ -633,4 +646,349 @@ enum deliver_status maildir_deliver(int base_fd, const char *mailbox,
 out:
 	maildir_cleanup(&st);
 	return res->status;
+}
+
+/* maildir_name_size - the ",S=<size>" of a Maildir file name, or -1 */
+long long maildir_name_size(const char *name)
+{
+	const char *p = strstr(name, ",S=");
+	long long v = 0;
+	int digits = 0;
+
+	if (p == NULL)
+		return -1;
+	for (p += 3; *p >= '0' && *p <= '9'; p++) {
+		if (++digits > 18)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (digits == 0 || (*p != '\0' && *p != ':' && *p != ','))
+		return -1;
+	return v;
+}
+
+/* maildir_quota_header - parse "<n>S,<n>C" (either, any order) */
+static int maildir_quota_header(const char *line, size_t len,
+				struct maildir_quota *q)
+{
+	const char *p = line, *end = line + len;
+	long long v;
+	int digits;
+
+	if (len == 0)
+		return -1;
+	while (p < end) {
+		for (v = 0, digits = 0; p < end && *p >= '0' && *p <= '9';
+		     p++) {
+			if (++digits > 18)
+				return -1;
+			v = v * 10 + (*p - '0');
+		}
+		if (digits == 0 || p == end)
+			return -1;
+		if (*p == 'S')
+			q->limit_bytes = v;
+		else if (*p == 'C')
+			q->limit_count = v;
+		else
+			return -1;
+		p++;
+		if (p < end && *p++ != ',')
+			return -1;
+	}
+	return 0;
+}
+
+/* maildir_quota_number - a signed decimal at *pp, advancing it */
+static int maildir_quota_number(const char **pp, const char *end,
+				long long *v_r)
+{
+	const char *p = *pp;
+	bool neg = false;
+	long long v = 0;
+	int digits = 0;
+
+	if (p < end && *p == '-') {
+		neg = true;
+		p++;
+	}
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (++digits > 18)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (digits == 0)
+		return -1;
+	*v_r = neg ? -v : v;
+	*pp = p;
+	return 0;
+}
+
+/* maildir_quota_delta - parse one "bytes count" line and add it */
+static int maildir_quota_delta(const char *line, size_t len,
+			       struct maildir_quota *q)
+{
+	const char *p = line, *end = line + len;
+	long long b, c;
+
+	if (maildir_quota_number(&p, end, &b) < 0 || p == end || *p != ' ')
+		return -1;
+	while (p < end && *p == ' ')
+		p++;
+	if (maildir_quota_number(&p, end, &c) < 0 || p != end)
+		return -1;
+	q->bytes += b;
+	q->count += c;
+	q->lines++;
+	return 0;
+}
+
+/* maildir_quota_over - would adding this pass a limit? */
+bool maildir_quota_over(const struct maildir_quota *q, long long add_bytes,
+			long long add_count)
+{
+	return (q->limit_bytes > 0 && q->bytes + add_bytes > q->limit_bytes) ||
+	       (q->limit_count > 0 && q->count + add_count > q->limit_count);
+}
+
+/* maildir_quota_read - parse maildirsize; need_recalc when unusable */
+int maildir_quota_read(int maildir_fd, struct maildir_quota *q)
+{
+	char buf[MAILDIR_QUOTA_FILE_MAX];
+	struct stat sb;
+	size_t len = 0;
+	const char *line, *nl, *end;
+	ssize_t n;
+	int fd;
+
+	memset(q, 0, sizeof(*q));
+	fd = openat(maildir_fd, MAILDIR_QUOTA_FILE,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT && errno != ELOOP)
+			return -1;
+		q->need_recalc = true;
+		return 0;
+	}
+	if (fstat(fd, &sb) < 0) {
+		int saved = errno;
+
+		(void)close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_size >= MAILDIR_QUOTA_FILE_MAX) {
+		(void)close(fd);
+		q->need_recalc = true;
+		return 0;
+	}
+	while (len < sizeof(buf)) {
+		n = read(fd, buf + len, sizeof(buf) - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	(void)close(fd);
+	if (len >= sizeof(buf) || memchr(buf, '\0', len) != NULL) {
+		q->need_recalc = true;
+		return 0;
+	}
+	end = buf + len;
+	nl = memchr(buf, '\n', len);
+	if (nl == NULL ||
+	    maildir_quota_header(buf, (size_t)(nl - buf), q) < 0) {
+		q->need_recalc = true;
+		return 0;
+	}
+	/* Deltas; a last line without its LF is being written: ignore. */
+	for (line = nl + 1; line < end; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (nl == NULL)
+			break;
+		if (nl == line)
+			continue;
+		if (maildir_quota_delta(line, (size_t)(nl - line), q) < 0) {
+			q->need_recalc = true;
+			return 0;
+		}
+	}
+	if (q->bytes < 0 || q->count < 0)
+		q->need_recalc = true;
+	else if (maildir_quota_over(q, 0, 0) &&
+		 (q->lines > 1 ||
+		  sb.st_mtime + MAILDIR_QUOTA_STALE_SECS < time(NULL)))
+		q->need_recalc = true;
+	return 0;
+}
+
+/* maildir_quota_scan - add up the messages of one new/ or cur/ */
+static int maildir_quota_scan(int parent_fd, const char *sub,
+			      struct maildir_quota *q, bool *changed)
+{
+	struct stat before, after, sb;
+	struct dirent *de;
+	long long size;
+	DIR *d;
+	int fd;
+
+	fd = openat(parent_fd, sub,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &before) < 0 || (d = fdopendir(fd)) == NULL) {
+		int saved = errno;
+
+		(void)close(fd);
+		errno = saved;
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		size = maildir_name_size(de->d_name);
+		if (size < 0) {
+			/* Expunged meanwhile: not counted. */
+			if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) <
+				0 ||
+			    !S_ISREG(sb.st_mode))
+				continue;
+			size = (long long)sb.st_size;
+		}
+		q->bytes += size;
+		q->count++;
+	}
+	if (fstat(fd, &after) < 0 ||
+	    after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+	    after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)
+		*changed = true;
+	closedir(d);
+	return 0;
+}
+
+/* maildir_quota_scan_box - new/ and cur/ of one mailbox directory */
+static int maildir_quota_scan_box(int box_fd, struct maildir_quota *q,
+				  bool *changed)
+{
+	if (maildir_quota_scan(box_fd, "new", q, changed) < 0 ||
+	    maildir_quota_scan(box_fd, "cur", q, changed) < 0)
+		return -1;
+	return 0;
+}
+
+/* maildir_quota_write - replace maildirsize with a fresh header and sum */
+static int maildir_quota_write(int maildir_fd, const struct maildir_quota *q)
+{
+	struct strbuf *tmp = strbuf_alloc(64);
+	struct strbuf *text = strbuf_alloc(64);
+	int fd, saved;
+	int ret = -1;
+
+	strbuf_printf(text, "%lldS", q->limit_bytes);
+	if (q->limit_count > 0)
+		strbuf_printf_append(text, ",%lldC", q->limit_count);
+	strbuf_printf_append(text, "\n%lld %lld\n", q->bytes, q->count);
+	strbuf_printf(tmp, "%s.%s.%ld.%u", MAILDIR_QUOTA_FILE,
+		      maildir_hostname(), (long)getpid(), ++maildir_counter);
+	fd = openat(maildir_fd, tmp->data,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    MAILDIR_FILE_MODE);
+	if (fd < 0)
+		goto out;
+	if (file_write_all(fd, text->data, text->len) < 0 || fsync(fd) < 0) {
+		saved = errno;
+		(void)close(fd);
+		errno = saved;
+		goto unlink;
+	}
+	if (close(fd) < 0 ||
+	    renameat(maildir_fd, tmp->data, maildir_fd, MAILDIR_QUOTA_FILE) < 0)
+		goto unlink;
+	ret = 0;
+	goto out;
+unlink:
+	saved = errno;
+	(void)unlinkat(maildir_fd, tmp->data, 0);
+	errno = saved;
+out:
+	saved = errno;
+	strbuf_free(&tmp);
+	strbuf_free(&text);
+	errno = saved;
+	return ret;
+}
+
+/* maildir_quota_recalc - recount the Maildir and rewrite maildirsize */
+int maildir_quota_recalc(int maildir_fd, long long limit_bytes,
+			 long long limit_count, struct maildir_quota *q)
+{
+	struct dirent *de;
+	struct stat sb;
+	bool changed = false;
+	DIR *d;
+	int fd, box;
+
+	memset(q, 0, sizeof(*q));
+	q->limit_bytes = limit_bytes;
+	q->limit_count = limit_count;
+	if (maildir_quota_scan_box(maildir_fd, q, &changed) < 0)
+		return -1;
+	/* Maildir++ folders: .Sent/, .Trash/, ... beside tmp/new/cur. */
+	fd = openat(maildir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			(void)close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(maildir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) <
+			0 ||
+		    !S_ISDIR(sb.st_mode))
+			continue;
+		box = openat(maildir_fd, de->d_name,
+			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (box < 0)
+			continue;
+		if (maildir_quota_scan_box(box, q, &changed) < 0) {
+			(void)close(box);
+			closedir(d);
+			return -1;
+		}
+		(void)close(box);
+	}
+	closedir(d);
+	/* A directory changed under us: the sum may be off; keep the old
+	 * file and let the next delivery try again (as Dovecot does). */
+	if (changed)
+		return 0;
+	return maildir_quota_write(maildir_fd, q);
+}
+
+/* maildir_quota_append - add "bytes count\n" with one O_APPEND write */
+int maildir_quota_append(int maildir_fd, long long bytes, long long count)
+{
+	char line[64];
+	int len, fd;
+	ssize_t n;
+
+	len = snprintf(line, sizeof(line), "%lld %lld\n", bytes, count);
+	fd = openat(maildir_fd, MAILDIR_QUOTA_FILE,
+		    O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	do {
+		n = write(fd, line, (size_t)len);
+	} while (n < 0 && errno == EINTR);
+	if (n != len) {
+		int saved = n < 0 ? errno : EIO;
+
+		(void)close(fd);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
 }

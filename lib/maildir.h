@@ -64,6 +64,41 @@ enum deliver_status maildir_deliver(int base_fd, const char *mailbox,
 				    const struct maildir_msg *msg,
 				    struct maildir_result *res);
 
+/*
+ * Maildir++ quota: the "maildirsize" file in the Maildir root, kept the
+ * way Dovecot's maildir quota backend reads and writes it
+ * (../shared/INTEROP.md section 4). maildir_quota_read() parses it:
+ * 0 with q filled (need_recalc set when it is missing, broken, 5120
+ * bytes or longer, has a negative total, or is over a limit with more
+ * than one delta line or older than 15 minutes), -1 on a system error.
+ * maildir_quota_recalc() sums new/ and cur/ of the Maildir and of its
+ * .Folder subdirectories (",S=" from names, else stat), and replaces
+ * the file (temporary name, rename) unless a directory changed during
+ * the scan; q gets the result either way. maildir_quota_append() adds
+ * one "bytes count" line with a single O_APPEND write; a missing file
+ * is left missing (the next check rebuilds it).
+ */
+#define MAILDIR_QUOTA_FILE "maildirsize"
+#define MAILDIR_QUOTA_FILE_MAX 5120
+#define MAILDIR_QUOTA_STALE_SECS (15 * 60)
+
+struct maildir_quota {
+	long long limit_bytes; /* header "<n>S"; 0 = unlimited */
+	long long limit_count; /* header "<n>C"; 0 = unlimited */
+	long long bytes;       /* sum of the lines after the header */
+	long long count;
+	int lines; /* lines after the header */
+	bool need_recalc;
+};
+
+int maildir_quota_read(int maildir_fd, struct maildir_quota *q);
+int maildir_quota_recalc(int maildir_fd, long long limit_bytes,
+			 long long limit_count, struct maildir_quota *q);
+int maildir_quota_append(int maildir_fd, long long bytes, long long count);
+bool maildir_quota_over(const struct maildir_quota *q, long long add_bytes,
+			long long add_count);
+long long maildir_name_size(const char *name);
+
 /* Helpers, exposed for tests and the quota code. */
 int maildir_path_check(const char *mailbox, struct strbuf *clean,
 		       const char **error_r);

@@ -13,7 +13,10 @@
  *	20 concurrent writers into one new Maildir leaving 20 distinct
  *	files; an unwritable mailbox (4.2.0), a file size limit (4.3.4)
  *	and a full file system (a 64 KiB tmpfs in a private mount
- *	namespace, 4.3.1) deferring with tmp/ left empty; the quota hooks.
+ *	namespace, 4.3.1) deferring with tmp/ left empty; the quota hooks;
+ *	maildirsize: ",S=" from names, parsing and the recalculation rules,
+ *	a recount over new/, cur/ and .Folders (tmp/ ignored), appends, and
+ *	4 concurrent writers leaving it equal to a full recount.
  *	Every test works in its own mkdtemp directory under /tmp.
  * DIAGNOSTICS
  *	Check's report; exit status 1 when a test fails.
@@ -28,6 +31,7 @@
 #include <regex.h>
 #include <sched.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -729,6 +733,259 @@ START_TEST(test_read_error)
 
 END_TEST
 
+/* write_rel - create test_dir/rel with data */
+static void write_rel(const char *rel, const char *data, size_t len)
+{
+	struct strbuf *p = strbuf_alloc(128);
+	int fd;
+
+	strbuf_printf(p, "%s/%s", test_dir, rel);
+	fd = open(p->data, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(file_write_all(fd, data, len), 0);
+	ck_assert_int_eq(close(fd), 0);
+	strbuf_free(&p);
+}
+
+/* open_rel - a directory descriptor for test_dir/rel */
+static int open_rel(const char *rel)
+{
+	struct strbuf *p = strbuf_alloc(128);
+	int fd;
+
+	strbuf_printf(p, "%s/%s", test_dir, rel);
+	ck_assert_int_eq(file_mkdirs(p->data, 0700), 0);
+	fd = open(p->data, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	strbuf_free(&p);
+	return fd;
+}
+
+/* test_name_size - ",S=" from a file name */
+START_TEST(test_name_size)
+{
+	static const struct {
+		const char *name;
+		long long want;
+	} cases[] = {
+	    {"1.M2P3V4I5.h,S=123,W=130", 123},
+	    {"1.M2P3.h,S=77:2,S", 77},
+	    {"1.M2P3.h,S=77", 77},
+	    {"1.M2P3.h", -1},
+	    {"1.M2P3.h,S=", -1},
+	    {"1.M2P3.h,S=12x", -1},
+	    {"1.M2P3.h,W=10,S=9:2,", 9},
+	};
+
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++)
+		ck_assert_msg(maildir_name_size(cases[i].name) == cases[i].want,
+			      "case %zu: %s", i, cases[i].name);
+}
+
+END_TEST
+
+/* test_quota_read - header, deltas, and when to recalculate */
+START_TEST(test_quota_read)
+{
+	static const struct {
+		const char *text; /* NULL: no file */
+		long long lb, lc, bytes, count;
+		bool recalc;
+	} cases[] = {
+	    {NULL, 0, 0, 0, 0, true},
+	    {"1000S\n100 1\n", 1000, 0, 100, 1, false},
+	    {"1000S,10C\n100 1\n-50 -1\n", 1000, 10, 50, 0, false},
+	    {"10C,1000S\n", 1000, 10, 0, 0, false},
+	    {"0S\n", 0, 0, 0, 0, false},
+	    {"1000S\n100 1\n20 1", 1000, 0, 100, 1, false},
+	    {"1000S\n100  1\n", 1000, 0, 100, 1, false},
+	    {"garbage\n", 0, 0, 0, 0, true},
+	    {"1000S", 1000, 0, 0, 0, true},
+	    {"1000S\n1 x\n", 1000, 0, 1, 0, true},
+	    {"1000S\n-100 -1\n", 1000, 0, -100, -1, true},
+	    {"1000S\n900 1\n200 1\n", 1000, 0, 1100, 2, true},
+	    {"1000S\n1100 1\n", 1000, 0, 1100, 1, false},
+	    {"0S,2C\n10 3\n", 0, 2, 10, 3, false},
+	};
+
+	size_t i;
+	int md = open_rel("q");
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		struct maildir_quota q;
+
+		(void)unlinkat(md, MAILDIR_QUOTA_FILE, 0);
+		if (cases[i].text)
+			write_rel("q/maildirsize", cases[i].text,
+				  strlen(cases[i].text));
+		ck_assert_int_eq(maildir_quota_read(md, &q), 0);
+		ck_assert_msg(q.need_recalc == cases[i].recalc,
+			      "case %zu: need_recalc %d", i, q.need_recalc);
+		if (cases[i].recalc)
+			continue;
+		ck_assert_msg(q.limit_bytes == cases[i].lb &&
+				  q.limit_count == cases[i].lc &&
+				  q.bytes == cases[i].bytes &&
+				  q.count == cases[i].count,
+			      "case %zu: got %lldS %lldC %lld %lld", i,
+			      q.limit_bytes, q.limit_count, q.bytes, q.count);
+	}
+	/* A NUL byte, or 5120 bytes and more: rebuild. */
+	{
+		struct maildir_quota q;
+		char big[MAILDIR_QUOTA_FILE_MAX + 10];
+		size_t j;
+
+		write_rel("q/maildirsize", "1000S\n1\0 1\n", 11);
+		ck_assert_int_eq(maildir_quota_read(md, &q), 0);
+		ck_assert(q.need_recalc);
+		memcpy(big, "1000S\n", 6);
+		for (j = 6; j + 4 <= sizeof(big); j += 4)
+			memcpy(big + j, "1 1\n", 4);
+		write_rel("q/maildirsize", big, j);
+		ck_assert_int_eq(maildir_quota_read(md, &q), 0);
+		ck_assert(q.need_recalc);
+	}
+	/* Over the limit and older than 15 minutes: rebuild. */
+	{
+		struct maildir_quota q;
+		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, 0}};
+
+		write_rel("q/maildirsize", "1000S\n1100 1\n", 13);
+		ts[1].tv_sec = time(NULL) - MAILDIR_QUOTA_STALE_SECS - 60;
+		ck_assert_int_eq(utimensat(md, "maildirsize", ts, 0), 0);
+		ck_assert_int_eq(maildir_quota_read(md, &q), 0);
+		ck_assert(q.need_recalc);
+	}
+	(void)close(md);
+}
+
+END_TEST
+
+/* test_quota_recalc - a full recount and the file it writes */
+START_TEST(test_quota_recalc)
+{
+	struct maildir_result res;
+	struct maildir_quota q, q2;
+	struct strbuf *got;
+	struct strbuf *want = strbuf_alloc(64);
+	long long total = 0;
+	int i, md;
+
+	for (i = 0; i < 3; i++) {
+		maildir_result_init(&res);
+		ck_assert_int_eq(deliver("r/", "Subject: x\n\nbody\n", 0, &res),
+				 DELIVER_OK);
+		total += res.size;
+		maildir_result_release(&res);
+	}
+	md = open_rel("r");
+	/* A folder message sized by name, one sized by stat, tmp ignored. */
+	open_rel("r/.Sent/cur");
+	write_rel("r/.Sent/cur/1.M1P1.h,S=100,W=104:2,S", "x", 1);
+	write_rel("r/cur/2.M2P2.h:2,", "12345", 5);
+	write_rel("r/tmp/3.M3P3.h", "123456789", 9);
+	ck_assert_int_eq(maildir_quota_recalc(md, 100000, 50, &q), 0);
+	ck_assert_int_eq(q.bytes, total + 100 + 5);
+	ck_assert_int_eq(q.count, 5);
+	got = read_file("r/maildirsize");
+	strbuf_printf(want, "100000S,50C\n%lld 5\n", total + 105);
+	ck_assert_str_eq(got->data, want->data);
+	ck_assert_int_eq(maildir_quota_read(md, &q2), 0);
+	ck_assert(!q2.need_recalc);
+	ck_assert_int_eq(q2.bytes, q.bytes);
+	/* Append adds a line; a missing file stays missing. */
+	ck_assert_int_eq(maildir_quota_append(md, 42, 1), 0);
+	ck_assert_int_eq(maildir_quota_read(md, &q2), 0);
+	ck_assert_int_eq(q2.bytes, q.bytes + 42);
+	ck_assert_int_eq(q2.count, 6);
+	ck_assert(maildir_quota_over(&q2, 100000, 0));
+	ck_assert(!maildir_quota_over(&q2, 1, 0));
+	ck_assert_int_eq(unlinkat(md, MAILDIR_QUOTA_FILE, 0), 0);
+	ck_assert_int_eq(maildir_quota_append(md, 42, 1), 0);
+	ck_assert_int_eq(faccessat(md, MAILDIR_QUOTA_FILE, F_OK, 0), -1);
+	/* No limits: Dovecot writes "0S". */
+	ck_assert_int_eq(maildir_quota_recalc(md, 0, 0, &q), 0);
+	strbuf_free(&got);
+	got = read_file("r/maildirsize");
+	ck_assert_int_eq(strncmp(got->data, "0S\n", 3), 0);
+	strbuf_free(&got);
+	strbuf_free(&want);
+	(void)close(md);
+}
+
+END_TEST
+
+/* quota_commit - the commit hook of the concurrency test */
+static void quota_commit(void *ctx, int md_fd, const struct maildir_result *res)
+{
+	(void)ctx;
+	ck_assert_int_eq(maildir_quota_append(md_fd, res->size, 1), 0);
+}
+
+/* test_quota_concurrent - 4 writers keep maildirsize = a recount */
+START_TEST(test_quota_concurrent)
+{
+	enum {
+		WRITERS = 4,
+		EACH = 10
+	};
+	struct maildir_quota q, recount;
+	struct maildir_result res;
+	pid_t pids[WRITERS];
+	int i, status, md;
+
+	maildir_result_init(&res);
+	ck_assert_int_eq(deliver("c/", "first\n", 0, &res), DELIVER_OK);
+	maildir_result_release(&res);
+	md = open_rel("c");
+	ck_assert_int_eq(maildir_quota_recalc(md, 0, 0, &q), 0);
+	for (i = 0; i < WRITERS; i++) {
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (pids[i] == 0) {
+			int j;
+
+			for (j = 0; j < EACH; j++) {
+				char body[64];
+				struct mem_src src;
+				struct maildir_msg msg = {.sender = "s@x",
+							  .recipient = "r@y",
+							  .read = mem_read,
+							  .read_ctx = &src,
+							  .commit =
+							      quota_commit};
+
+				snprintf(body, sizeof(body), "%d.%d%*s\n", i, j,
+					 j * 7, "");
+				src =
+				    (struct mem_src){body, strlen(body), 0, 0};
+				maildir_result_init(&res);
+				if (maildir_deliver(test_base, "c/", &msg,
+						    &res) != DELIVER_OK)
+					_exit(1);
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < WRITERS; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	ck_assert_int_eq(maildir_quota_read(md, &q), 0);
+	ck_assert(!q.need_recalc);
+	ck_assert_int_eq(q.lines, 1 + WRITERS * EACH);
+	ck_assert_int_eq(maildir_quota_recalc(md, 0, 0, &recount), 0);
+	ck_assert_int_eq(q.bytes, recount.bytes);
+	ck_assert_int_eq(q.count, recount.count);
+	ck_assert_int_eq(recount.count, 1 + WRITERS * EACH);
+	(void)close(md);
+}
+
+END_TEST
+
 /* maildir_suite - every maildir test */
 static Suite *maildir_suite(void)
 {
@@ -749,6 +1006,10 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_enospc);
 	tcase_add_test(tc, test_hooks);
 	tcase_add_test(tc, test_read_error);
+	tcase_add_test(tc, test_name_size);
+	tcase_add_test(tc, test_quota_read);
+	tcase_add_test(tc, test_quota_recalc);
+	tcase_add_test(tc, test_quota_concurrent);
 	suite_add_tcase(s, tc);
 	/* The same safety without openat2 (older kernels). */
 	tc = tcase_create("walk");
