@@ -330,6 +330,7 @@ class DeliveryFaultTest(InstanceTestCase):
     """Nothing acknowledged is lost when daemons die mid-run."""
 
     def setUp(self):
+        self.faults = 0
         self.inst = self.instance(embedded_db=True, smtp=True)
         self.users = setup_instance(
             self.inst, 20, minimal_backoff_time="1s",
@@ -366,22 +367,23 @@ class DeliveryFaultTest(InstanceTestCase):
         finally:
             stop.set()
             t.join()
+        self.assertGreater(self.faults, 0, "no fault was injected")
         self.check_run(count, acked)
 
     def kill_loop(self, program, stop, interval=0.7):
-        kills = 0
+        """SIGKILL every process of program every interval seconds."""
         while not stop.wait(interval):
             for pid in self.inst.pids_of(program):
                 try:
                     os.kill(pid, signal.SIGKILL)
-                    kills += 1
+                    self.faults += 1
                 except ProcessLookupError:
                     pass
-        self.assertGreater(kills, 0, "nothing of %s was killed" % program)
 
     def restart_master(self, stop):
         time.sleep(1.0)
         self.inst.stop()
+        self.faults += 1
         time.sleep(0.5)
         self.inst.start()
 
