@@ -158,7 +158,8 @@ def make_instance(proxyd_settings=None, extra_conf=""):
     try:
         only_proxyd(inst)
         settings = {"cache_ttl": "0", "negative_cache_ttl": "0"}
-        settings.update(proxyd_settings or {})
+        for name, value in (proxyd_settings or {}).items():
+            settings[name] = value(inst) if callable(value) else value
         edit_proxyd_conf(inst, settings, extra_conf)
         inst.start()
         wait_for(lambda: os.path.exists(
