@@ -142,6 +142,7 @@ void qmgr_fmt_delay(char *buf, size_t size, double seconds);
 double qmgr_now(void);
 bool qmgr_expired(long long arrival, long long now, long long lifetime);
 const char *qmgr_domain_of(const char *addr);
+void qmgr_escape(struct strbuf *out, const char *s);
 
 /* qmgr_queue.c */
 void qmgr_queue_init(struct qmgr *q);

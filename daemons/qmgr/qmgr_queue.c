@@ -125,7 +125,7 @@ void qmgr_log_rcpt(struct qmgr_msg *m, size_t i, const char *relay,
 	struct strbuf *orig = strbuf_alloc(64);
 	char d[16], a[16], b[16], c[16], e[16];
 
-	log_escape(text, reason, strlen(reason));
+	qmgr_escape(text, reason);
 	if (r->original != NULL && r->original[0] != '\0' &&
 	    strcmp(r->original, r->address) != 0)
 		(void)strbuf_printf(orig, " orig_to=<%s>,", r->original);

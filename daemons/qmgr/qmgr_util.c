@@ -25,6 +25,7 @@
 
 #include <time.h>
 
+#include "strbuf.h"
 #include "qmgr.h"
 
 const char *const qmgr_queue_names[5] = {"incoming", "active", "deferred",
@@ -68,6 +69,25 @@ double qmgr_now(void)
 bool qmgr_expired(long long arrival, long long now, long long lifetime)
 {
 	return now - arrival >= lifetime;
+}
+
+/*
+ * qmgr_escape - text from an agent (often a remote server's reply) for
+ * the log: control characters, DEL, backslash and 8-bit bytes become
+ * \ooo, so no reply can end a line or forge another one. Brackets stay
+ * readable ("host mx[192.0.2.1] said: ..."): our lines start with the
+ * queue id, which no fail2ban pattern for client addresses matches.
+ */
+void qmgr_escape(struct strbuf *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c >= 0x7f || c == '\\')
+			(void)strbuf_printf_append(out, "\\%03o", c);
+		else
+			(void)strbuf_addch(out, c);
+	}
 }
 
 /* qmgr_domain_of - the domain part of an address ("" when none) */

@@ -17,6 +17,7 @@ The sink (SmtpSink) is importable by other tests.
 """
 
 import os
+import re
 import socket
 import socketserver
 import subprocess
@@ -311,6 +312,126 @@ class SmtpAgentTest(unittest.TestCase):
         self.assertEqual(r["result_0"], "defer", r)
         self.assertEqual(r["dsn_0"], "4.4.1")
         self.assertIn("connect to", r["reason_0"])
+
+
+# ---- the whole server ---------------------------------------------------
+
+class OutboundQueueTest(unittest.TestCase):
+    """smtpd -> cleanup -> qmgr -> smtp -> the sink (relayhost)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = SmtpSink()
+        cls.inst = Instance(embedded_db=True, smtp=True)
+        try:
+            cls.inst.set_param("relayhost", "[127.0.0.1]:%d" % cls.sink.port)
+            cls.inst.set_param("minimal_backoff_time", "1s")
+            cls.inst.set_param("maximal_backoff_time", "2s")
+            cls.inst.set_param("queue_run_delay", "1s")
+            cls.inst.start()
+            cls.inst.postern("domain", "add", "local.test")
+            cls.inst.postern("mailbox", "add", "alice@local.test",
+                             "--password-stdin", input="alice-pw\n")
+        except Exception:
+            cls.inst.destroy()
+            cls.sink.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.destroy()
+        cls.sink.close()
+
+    def setUp(self):
+        self.sink.rcpt_reply = lambda addr: "250 2.1.5 Ok"
+
+    def send(self, rcpt, subject, body="hello\n"):
+        import smtplib
+        conn = smtplib.SMTP("127.0.0.1", self.inst.smtp_port, timeout=60)
+        try:
+            conn.sendmail("alice@local.test", [rcpt],
+                          "From: alice@local.test\nSubject: %s\n\n%s"
+                          % (subject, body))
+        finally:
+            conn.quit()
+
+    def sink_has(self, rcpt):
+        with self.sink.lock:
+            return [m for m in self.sink.messages if rcpt in m[1]]
+
+    def alice_mail(self):
+        base = self.inst.path("mail", "local.test", "alice", "new")
+        try:
+            return [os.path.join(base, n) for n in os.listdir(base)]
+        except FileNotFoundError:
+            return []
+
+    def test_accepted(self):
+        body = "line\n.dot line\n"
+        self.send("out@remote.test", "outbound", body)
+        msgs = wait_for(lambda: self.sink_has("out@remote.test"), 60,
+                        "the sink to receive")
+        mail_from, rcpts, data = msgs[0]
+        self.assertEqual(mail_from, "alice@local.test")
+        self.assertTrue(unstuff(data).endswith(body.encode()))
+        # the sink stores the message before its 250 reaches qmgr
+        wait_for(lambda: "to=<out@remote.test>" in self.inst.log(), 60,
+                 "the delivery log line")
+        self.assertRegex(self.inst.log(),
+                         r"to=<out@remote.test>, relay=127.0.0.1\[127.0.0.1"
+                         r"\]:%d, delay=[0-9.]+, delays=[0-9./]+, "
+                         r"dsn=2.0.0, status=sent \(250 2.0.0 Ok: queued "
+                         r"as SINK\)" % self.sink.port)
+
+    def test_4xx_deferred_then_retried(self):
+        state = {"n": 0}
+
+        def policy(addr):
+            if addr == "later@remote.test" and state["n"] < 2:
+                state["n"] += 1
+                return "451 4.3.0 Temporary local problem"
+            return "250 Ok"
+        self.sink.rcpt_reply = policy
+        self.send("later@remote.test", "retried")
+        wait_for(lambda: self.sink_has("later@remote.test"), 60,
+                 "delivery after the retries")
+        wait_for(lambda: re.search(r"to=<later@remote.test>, .*status=sent",
+                                   self.inst.log()), 60, "the sent line")
+        log = self.inst.log()
+        self.assertRegex(log, r"to=<later@remote.test>, .*dsn=4.3.0, "
+                         r"status=deferred \(host 127.0.0.1\[127.0.0.1\]"
+                         r":\d+ said: 451 4.3.0 Temporary local problem "
+                         r"\(in reply to RCPT TO command\)\)")
+        self.assertRegex(log, r"to=<later@remote.test>, .*status=sent")
+
+    def test_5xx_bounces_to_sender(self):
+        import email
+        import email.policy
+        before = len(self.alice_mail())
+        self.sink.rcpt_reply = lambda a: "550 5.1.1 <%s>: no such user" % a
+        self.send("nobody@remote.test", "to be bounced")
+        files = wait_for(lambda: len(self.alice_mail()) > before and
+                         self.alice_mail(), 60, "the bounce")
+        self.assertRegex(self.inst.log(),
+                         r"to=<nobody@remote.test>, .*dsn=5.1.1, "
+                         r"status=bounced \(host 127.0.0.1\[127.0.0.1\]:"
+                         r"\d+ said: 550 5.1.1")
+        dsn = None
+        for p in files:
+            with open(p, "rb") as f:
+                m = email.message_from_bytes(f.read(),
+                                             policy=email.policy.default)
+            if m.get_content_type() == "multipart/report":
+                dsn = m
+        self.assertIsNotNone(dsn)
+        status = list(dsn.iter_parts())[1].get_payload()[1]
+        self.assertEqual(status["Final-Recipient"],
+                         "rfc822; nobody@remote.test")
+        self.assertEqual(status["Action"], "failed")
+        self.assertEqual(status["Status"], "5.1.1")
+        self.assertEqual(status["Remote-MTA"], "dns; 127.0.0.1")
+        self.assertIn("smtp; 550 5.1.1 <nobody@remote.test>: no such user",
+                      status["Diagnostic-Code"])
 
 
 if __name__ == "__main__":
