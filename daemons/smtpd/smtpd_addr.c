@@ -138,6 +138,10 @@ static bool smtpd_literal_valid(const char *s, size_t len)
 	if (len < 3 || s[0] != '[' || s[len - 1] != ']' ||
 	    len - 2 >= sizeof(buf))
 		return false;
+	for (i = 1; i < len - 1; i++)
+		if (s[i] < 33 || s[i] > 126 || s[i] == '[' || s[i] == ']' ||
+		    s[i] == '\\')
+			return false;
 	memcpy(buf, s + 1, len - 2);
 	buf[len - 2] = '\0';
 	if (strncasecmp(buf, "IPv6:", 5) == 0)
@@ -341,11 +345,21 @@ int smtpd_addr_parse(const char *text, size_t len, unsigned flags,
 /* smtpd_addr_quote - external form of an internal address */
 void smtpd_addr_quote(const char *addr, struct strbuf *out)
 {
+	size_t alen = strlen(addr);
 	const char *at = strrchr(addr, '@');
-	size_t llen = at != NULL ? (size_t)(at - addr) : strlen(addr);
-	bool need = llen == 0;
-	size_t i;
+	size_t llen, i;
+	bool need;
 
+	/* An address literal may hold '@' but never '[': its domain
+	 * starts at the last "@[". */
+	if (alen > 0 && addr[alen - 1] == ']') {
+		const char *open = strrchr(addr, '[');
+
+		if (open != NULL && open > addr && open[-1] == '@')
+			at = open - 1;
+	}
+	llen = at != NULL ? (size_t)(at - addr) : alen;
+	need = llen == 0;
 	for (i = 0; i < llen && !need; i++) {
 		unsigned char c = (unsigned char)addr[i];
 
