@@ -15,7 +15,9 @@
  *	  status   one QFILE_STATUS_LEN record per R record, in order
  *
  *	Writer. qfile_writer_create() makes a nameless file in dirfd
- *	(O_TMPFILE, mode 0600) when /proc/self/fd is reachable, else
+ *	(O_TMPFILE, mode 0600) when /proc/self/fd is reachable (a process
+ *	that changed its uid is made "dumpable" just around the access()
+ *	and linkat() that need /proc/self/fd), else
  *	".tmp.QID" (O_CREAT|O_EXCL|O_NOFOLLOW, 0600, then flock LOCK_EX),
  *	and writes the header and the queue id. The puts append records
  *	through a buffer; the content record's length is patched in by
@@ -54,6 +56,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -222,7 +225,73 @@ static int qfile_put_fields(struct qfile_writer *w, int type,
 	return 0;
 }
 
-/* qfile_writer_create - make .tmp.QID in dirfd and start the file */
+/* qfile_dumpable - set the dumpable flag; returns the old value or -1.
+ * /proc/self/fd is closed to a process that changed its uid (it is not
+ * "dumpable"); cleanup opens it to itself only around the one access
+ * and the one linkat() that need it. */
+static int qfile_dumpable(int on)
+{
+	int old = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+
+	if (old < 0)
+		return -1;
+	if (old != on && prctl(PR_SET_DUMPABLE, on, 0, 0, 0) < 0)
+		return -1;
+	return old;
+}
+
+/* qfile_proc_usable - can this process name an O_TMPFILE file */
+static bool qfile_proc_usable(void)
+{
+	int old = qfile_dumpable(1);
+	bool ok;
+
+	if (old < 0)
+		return false;
+	ok = access("/proc/self/fd", X_OK) == 0;
+	(void)qfile_dumpable(old);
+	return ok;
+}
+
+/* qfile_proc_link - give the nameless file fd the name in dirfd */
+static int qfile_proc_link(int fd, int dirfd, const char *name)
+{
+	char proc[64];
+	int old = qfile_dumpable(1);
+	int ret, saved;
+
+	if (old < 0)
+		return -1;
+	(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	ret = linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW);
+	saved = errno;
+	(void)qfile_dumpable(old);
+	errno = saved;
+	return ret;
+}
+
+/* qfile_create_named - create and lock .tmp.QID; the lock tells
+ * qfile_remove_stale() that the writer lives. A scanner that took the
+ * lock first may have removed the new file (it has no link then):
+ * that is a failure (EEXIST, so the caller tries another id). */
+static int qfile_create_named(int dirfd, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dirfd, name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0) {
+		(void)close(fd);
+		errno = EEXIST;
+		return -1;
+	}
+	return fd;
+}
+
+/* qfile_writer_create - start a queue file in dirfd */
 struct qfile_writer *qfile_writer_create(int dirfd, const char *queue_id,
 					 struct strbuf *why)
 {
@@ -239,10 +308,16 @@ struct qfile_writer *qfile_writer_create(int dirfd, const char *queue_id,
 	memcpy(w->queue_id, queue_id, QID_SIZE);
 	(void)snprintf(w->tmp_name, sizeof(w->tmp_name), "%s%s",
 		       QFILE_TMP_PREFIX, queue_id);
-	w->fd =
-	    openat(dirfd, w->tmp_name,
-		   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (w->fd < 0) {
+	/* Preferred: a file without a name, which a crash cannot leave
+	 * behind; it is named with linkat() through /proc/self/fd (not
+	 * reachable in a chroot: then ".tmp.QID"). */
+	w->fd = -1;
+	if (qfile_proc_usable())
+		w->fd =
+		    openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (w->fd >= 0) {
+		w->anonymous = true;
+	} else if ((w->fd = qfile_create_named(dirfd, w->tmp_name)) < 0) {
 		strbuf_printf(why, "create %s: %m", w->tmp_name);
 		free(w);
 		return NULL;
@@ -478,11 +553,7 @@ int qfile_writer_finish(struct qfile_writer *w, struct strbuf *why)
 		goto fail;
 	}
 	if (w->anonymous) {
-		char proc[64];
-
-		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
-		if (linkat(AT_FDCWD, proc, w->dirfd, w->queue_id,
-			   AT_SYMLINK_FOLLOW) < 0) {
+		if (qfile_proc_link(w->fd, w->dirfd, w->queue_id) < 0) {
 			(void)qfile_fail(w, "link %s: %m", w->queue_id);
 			goto fail;
 		}
@@ -545,8 +616,9 @@ int qfile_remove_stale(int dirfd, long long min_age)
 			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		/* Unlocked (its writer is gone) and not brand new (a writer
-		 * locks right after creating). */
+		/* Unlocked: its writer is gone (a writer that has just
+		 * created its file and not yet locked it notices the
+		 * removal, see qfile_create_named()). */
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 		    (long long)(time(NULL) - st.st_mtime) >= min_age &&
 		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&

@@ -361,6 +361,7 @@ static void cleanup_reject(struct cleanup_state *st, const char *dsn,
 {
 	log_info("%s: reject: %s; from=<%s>, dsn=%s", st->queue_id, reason,
 		 st->sender ? st->sender : "", dsn);
+	qfile_writer_free(&st->w); /* gone before the client hears */
 	(void)cleanup_reply(st, "fail", dsn, reason);
 }
 

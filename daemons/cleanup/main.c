@@ -63,7 +63,7 @@ static void cleanup_post_init(struct server *srv)
 	free(incoming);
 	/* Temporary files of cleanup processes that died (only where
 	 * O_TMPFILE cannot be used, e.g. chrooted). */
-	if ((removed = qfile_remove_stale(ctx->incoming_fd, 60)) > 0)
+	if ((removed = qfile_remove_stale(ctx->incoming_fd, 0)) > 0)
 		log_info("removed %d stale temporary queue file%s", removed,
 			 removed == 1 ? "" : "s");
 	ctx->timeout_ms = ms > INT_MAX ? INT_MAX : (int)ms;
