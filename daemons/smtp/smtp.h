@@ -88,6 +88,7 @@ struct smtp_sess {
 	unsigned features;
 	bool tls_failed;   /* handshake failed on this connection */
 	bool in_ehlo;      /* collect EHLO keywords */
+	bool broken;       /* the connection failed */
 	const char *stage; /* "RCPT TO", for messages */
 };
 

@@ -363,6 +363,7 @@ static enum smtp_outcome smtp_outcome_of(int code)
 /* smtp_fail_io - every undecided recipient: a lost conversation */
 static void smtp_fail_io(struct smtp_sess *s, struct smtp_msg *msg)
 {
+	s->broken = true;
 	if (errno == ETIMEDOUT)
 		smtp_msg_fail_all(msg, SMTP_DEFER, "4.4.2",
 				  "conversation with %s timed out while %s",
@@ -646,18 +647,20 @@ int smtp_transaction(struct smtp_sess *s, struct smtp_msg *msg)
 		return -1;
 	}
 	if (smtp_helo(s, msg) < 0 || smtp_starttls(s, msg) < 0)
-		return -1;
+		goto failed;
 	code = smtp_mail_rcpt(s, msg);
 	if (code < 0)
-		return -1;
-	if (code == 0) {
-		s->stage = "sending QUIT";
-		(void)smtp_command(s, s->tmo.helo, "QUIT");
-		return 0;
-	}
-	if (smtp_data(s, msg) < 0)
-		return -1;
+		goto failed;
+	if (code > 0 && smtp_data(s, msg) < 0)
+		goto failed;
 	s->stage = "sending QUIT";
 	(void)smtp_command(s, s->tmo.helo, "QUIT");
 	return 0;
+failed:
+	/* A refusal: say goodbye politely. A broken line: just close. */
+	if (!s->broken && !s->tls_failed) {
+		s->stage = "sending QUIT";
+		(void)smtp_command(s, s->tmo.helo, "QUIT");
+	}
+	return -1;
 }
