@@ -54,8 +54,10 @@ bool lda_running_as_root(void);
 /* lda_quota.c: the hook points for Maildir++ quota (issue 7) */
 struct lda_quota {
 	struct lda_ctx *ctx;
-	const char *queue_id; /* NULL in standalone mode */
-	const char *recipient;
+	const char *queue_id;  /* NULL in standalone mode */
+	const char *recipient; /* as addressed, for logs */
+	const char *user;      /* the mailbox address that was found */
+	bool tracked;          /* maildirsize is kept: append on commit */
 };
 
 enum deliver_status lda_quota_check(void *hook_ctx, int maildir_fd,

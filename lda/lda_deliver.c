@@ -10,7 +10,8 @@
  *	address is unknown and its local part holds the
  *	recipient_delimiter, the address without the extension is tried
  *	too (user+ext@example.com -> user@example.com). Then it calls
- *	maildir_deliver() with the quota hooks of lda_quota.c and records
+ *	maildir_deliver() with the quota hooks of lda_quota.c (Maildir++
+ *	quota for the address that was found) and records
  *	the outcome in the recipient:
  *
  *	  found, delivered             ok      2.0.0
@@ -86,22 +87,25 @@ static char *lda_strip_extension(const char *addr, const char *delims)
 	return xasprintf("%.*s%s", (int)cut, addr, at ? at : "");
 }
 
-/* lda_lookup_mailbox - the recipient's Maildir path into value */
+/* lda_lookup_mailbox - the Maildir path into value; *user_r: the key */
 static int lda_lookup_mailbox(struct lda_ctx *ctx, const char *rcpt,
-			      struct strbuf *value, const char **error_r)
+			      struct strbuf *value, char **user_r,
+			      const char **error_r)
 {
 	char *base;
 	int r;
 
 	r = lookup_query(ctx->lookup, LOOKUP_TABLE_MAILBOXES, rcpt, value,
 			 error_r);
-	if (r != LOOKUP_NOKEY)
+	if (r != LOOKUP_NOKEY) {
+		*user_r = xstrdup(rcpt);
 		return r;
+	}
 	base = lda_strip_extension(rcpt, ctx->recipient_delim);
 	if (base != NULL) {
 		r = lookup_query(ctx->lookup, LOOKUP_TABLE_MAILBOXES, base,
 				 value, error_r);
-		free(base);
+		*user_r = base;
 	}
 	return r;
 }
@@ -125,7 +129,7 @@ void lda_deliver_rcpt(struct lda_ctx *ctx, const char *queue_id,
 		      const struct lda_source *src)
 {
 	struct strbuf *mailbox = strbuf_alloc(128);
-	struct lda_quota quota = {ctx, queue_id, rcpt->address};
+	struct lda_quota quota = {ctx, queue_id, rcpt->address, NULL, false};
 	struct maildir_msg msg = {.sender = sender,
 				  .recipient = rcpt->address,
 				  .read = src->read,
@@ -135,9 +139,11 @@ void lda_deliver_rcpt(struct lda_ctx *ctx, const char *queue_id,
 				  .hook_ctx = &quota};
 	struct maildir_result res;
 	const char *err = "";
+	char *user = NULL;
 	int r;
 
-	r = lda_lookup_mailbox(ctx, rcpt->address, mailbox, &err);
+	r = lda_lookup_mailbox(ctx, rcpt->address, mailbox, &user, &err);
+	quota.user = user;
 	if (r == LOOKUP_NOKEY) {
 		deliver_set_result(rcpt, DELIVER_BOUNCE, "5.1.1",
 				   "unknown user: \"%s\"", rcpt->address);
@@ -157,5 +163,6 @@ void lda_deliver_rcpt(struct lda_ctx *ctx, const char *queue_id,
 		lda_warn(queue_id, rcpt->address, rcpt->reason);
 	maildir_result_release(&res);
 out:
+	free(user);
 	strbuf_free(&mailbox);
 }

@@ -19,8 +19,7 @@
  *	69 other permanent failure; 75 temporary failure (lookup failure,
  *	proxyd down, disk full, unwritable mailbox, bad configuration);
  *	77 started as root. On failure one line on standard error gives
- *	the enhanced status code and the reason; warnings also go to
- *	syslog.
+ *	the enhanced status code and the reason; warnings go to syslog.
  * SEE ALSO
  *	docs/lda.md
  */
@@ -125,8 +124,9 @@ int lda_standalone_main(int argc, char **argv)
 		strbuf_free(&why);
 		return lda_usage();
 	}
+	/* Warnings go to syslog; stderr gets the one result line. */
 	log_init("postern", "postern-lda");
-	log_set_stderr(true);
+	log_set_stderr(false);
 	(void)signal(SIGXFSZ, SIG_IGN);
 	(void)signal(SIGPIPE, SIG_IGN);
 	memset(&cfg, 0, sizeof(cfg));
@@ -150,8 +150,7 @@ int lda_standalone_main(int argc, char **argv)
 	(void)deliver_request_add_rcpt(&req, rcpt, "");
 	lda_deliver_rcpt(&ctx, NULL, sender, &req.rcpt[0], &src);
 	code = lda_exit_code(&req.rcpt[0]);
-	/* Deferrals were logged (also to stderr); say what a bounce is. */
-	if (req.rcpt[0].status == DELIVER_BOUNCE)
+	if (req.rcpt[0].status != DELIVER_OK)
 		fprintf(stderr, "postern-lda: %s %s\n", req.rcpt[0].dsn,
 			req.rcpt[0].reason);
 	deliver_request_release(&req);

@@ -9,7 +9,9 @@ its lookups from the embedded PostgreSQL.
 
 Checked: exit 0 and a Maildir file whose bytes are the Return-Path and
 Delivered-To headers plus the message with LF line endings, whose name
-carries the right S= and W=, owned by vmail, mode 0600, tmp/ empty; the
+carries the right S= and W=, owned by vmail, mode 0600, tmp/ empty;
+Maildir++ quota (maildirsize written, quota2 mirrored through proxyd,
+over quota 75 with 4.2.2, larger than the quota 69 with 5.2.2); the
 +extension form of the address; exit 67 for an unknown user; exit 77
 when started as root (nothing written); exit 75 when proxyd is not
 running and when the database is down.
@@ -231,6 +233,40 @@ class LdaDeliveryTest(InstanceTestCase):
                              b"Delivered-To: alice@example.com\n"
                              b"Subject: via service\n\nhello\n")
         self.assertEqual(os.stat(files[0]).st_uid, vmail.pw_uid)
+
+    def test_quota_at_delivery(self):
+        psql(self.inst, "UPDATE mailbox SET quota = 400 "
+             "WHERE username = 'alice@example.com'")
+        small = b"Subject: s\n\n" + b"x" * 100 + b"\n"
+        r = run_lda(self.inst, ["-f", "bob@example.org", "-a",
+                                "alice@example.com"], small)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        files = maildir_files(self.inst)
+        self.assertEqual(len(files), 1)
+        size = os.path.getsize(files[0])
+        maildir = os.path.dirname(os.path.dirname(files[0]))
+        with open(os.path.join(maildir, "maildirsize")) as f:
+            self.assertEqual(f.read(), "400S\n0 0\n%d 1\n" % size)
+        # proxyd mirrored the delivery into quota2.
+        out = subprocess.run(
+            ["/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t",
+             "-h", self.inst.path("pgsql", "run"), "-U", "postern_admin",
+             "-d", "postern", "-c",
+             "SELECT bytes, messages FROM quota2 "
+             "WHERE username = 'alice@example.com'"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.stdout.strip(), "%d|1" % size, out.stderr)
+        # The next one does not fit: deferred; larger than it all: bounced.
+        r = run_lda(self.inst, ["-a", "alice@example.com"],
+                    b"Subject: m\n\n" + b"y" * 300 + b"\n")
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertIn(b"4.2.2", r.stderr)
+        r = run_lda(self.inst, ["-a", "alice@example.com"],
+                    b"Subject: l\n\n" + b"z" * 500 + b"\n")
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn(b"5.2.2", r.stderr)
+        self.assertEqual(len(maildir_files(self.inst)), 1)
+        self.assertEqual(maildir_files(self.inst, "tmp"), [])
 
     def test_unknown_user_67(self):
         r = run_lda(self.inst, ["-f", "bob@example.org", "-a",

@@ -13,8 +13,11 @@
  *	the content range read from it, one result per recipient, the
  *	delivered file's bytes; a malformed request answered status=bad;
  *	a queue file shorter than the content range deferred; the service
- *	refusing to run as root; postern-lda's exit codes (0, 64, 67, 75,
- *	77) with a real postern.conf and the message on standard input.
+ *	refusing to run as root; postern-lda's exit codes (0, 64, 67, 69,
+ *	75, 77) with a real postern.conf and the message on standard input;
+ *	quota: maildirsize kept, over quota deferred 4.2.2 (or bounced with
+ *	quota_exceeded_action = bounce), a message larger than the quota
+ *	bounced 5.2.2, a message-count limit, a failing limits lookup.
  * DIAGNOSTICS
  *	Check's report; exit status 1 when a test fails.
  */
@@ -43,12 +46,31 @@
 
 #define TEST_UID 65534
 
-/* The fake proxyd: address -> mailbox path, or a status. */
+/* The fake proxyd: (table, address) -> value, or a status. */
+static const struct {
+	const char *table;
+	const char *key;
+	int status;
+	const char *value;
+} fake_limits[] = {
+    {LOOKUP_TABLE_LIMITS, "q@example.com", LOOKUP_OK, "300,0,0,0"},
+    {LOOKUP_TABLE_LIMITS, "n@example.com", LOOKUP_OK, "0,2,0,0"},
+    {LOOKUP_TABLE_LIMITS, "limfail@example.com", LOOKUP_RETRY, NULL},
+    {LOOKUP_TABLE_LIMITS, "a@example.com", LOOKUP_OK, "0,0,0,0"},
+};
+
+/* What lookup_quota_update() was last told. */
+static char fake_quota_user[64];
+static long long fake_quota_bytes, fake_quota_messages;
+
 static const struct {
 	const char *key;
 	int status;
 	const char *value;
 } fake_table[] = {
+    {"q@example.com", LOOKUP_OK, "example.com/q/"},
+    {"n@example.com", LOOKUP_OK, "example.com/n/"},
+    {"limfail@example.com", LOOKUP_OK, "example.com/limfail/"},
     {"a@example.com", LOOKUP_OK, "example.com/a/"},
     {"b@example.com", LOOKUP_OK, "example.com/b"},
     {"retry@example.com", LOOKUP_RETRY, NULL},
@@ -81,6 +103,18 @@ int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 	size_t i;
 
 	ck_assert_ptr_eq(clnt, (struct lookup_clnt *)&fake_clnt);
+	if (strcmp(table, LOOKUP_TABLE_LIMITS) == 0) {
+		for (i = 0; i < ARRAY_LEN(fake_limits); i++) {
+			if (strcmp(fake_limits[i].key, key) != 0)
+				continue;
+			if (fake_limits[i].status == LOOKUP_OK)
+				strbuf_copy(value, fake_limits[i].value);
+			else if (error_r)
+				*error_r = "fake failure";
+			return fake_limits[i].status;
+		}
+		return LOOKUP_NOKEY;
+	}
 	ck_assert_str_eq(table, LOOKUP_TABLE_MAILBOXES);
 	for (i = 0; i < ARRAY_LEN(fake_table); i++) {
 		if (strcmp(fake_table[i].key, key) != 0)
@@ -94,6 +128,29 @@ int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 	if (error_r)
 		*error_r = "not found";
 	return LOOKUP_NOKEY;
+}
+
+/* lookup_quota_update - remember the report */
+int lookup_quota_update(struct lookup_clnt *clnt, const char *user,
+			long long bytes, long long messages,
+			const char **error_r)
+{
+	(void)error_r;
+	ck_assert_ptr_eq(clnt, (struct lookup_clnt *)&fake_clnt);
+	snprintf(fake_quota_user, sizeof(fake_quota_user), "%s", user);
+	fake_quota_bytes = bytes;
+	fake_quota_messages = messages;
+	return LOOKUP_OK;
+}
+
+/* lookup_parse_limits - "bytes,messages,used_bytes,used_messages" */
+int lookup_parse_limits(const char *value, struct lookup_limits *limits)
+{
+	if (sscanf(value, "%lld,%lld,%lld,%lld", &limits->quota_bytes,
+		   &limits->quota_messages, &limits->used_bytes,
+		   &limits->used_messages) != 4)
+		return -1;
+	return 0;
 }
 
 /* lookup_status_name - names of the answers */
@@ -224,6 +281,33 @@ static ssize_t mem_read(void *ctx, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
+static struct strbuf *big_body; /* what big_read hands out */
+
+/* big_read - a read callback over big_body (ctx: position) */
+static ssize_t big_read(void *ctx, void *buf, size_t len)
+{
+	size_t *pos = ctx;
+	size_t n = big_body->len - *pos;
+
+	if (n > len)
+		n = len;
+	memcpy(buf, big_body->data + *pos, n);
+	*pos += n;
+	return (ssize_t)n;
+}
+
+/* read_rel_file - the contents of test_dir/rel */
+static struct strbuf *read_rel_file(const char *rel)
+{
+	struct strbuf *p = strbuf_alloc(128);
+	struct strbuf *out = strbuf_alloc(256);
+
+	strbuf_printf(p, "%s/%s", test_dir, rel);
+	ck_assert_msg(file_read_all(p->data, out, 0) == 0, "read %s", p->data);
+	strbuf_free(&p);
+	return out;
+}
+
 /* test_deliver_rcpt - each lookup answer gives its outcome */
 START_TEST(test_deliver_rcpt)
 {
@@ -285,6 +369,107 @@ START_TEST(test_deliver_rcpt)
 	}
 	(void)close(ctx.base_fd);
 	config_release(&cfg);
+	strbuf_free(&why);
+}
+
+END_TEST
+
+/* deliver_one - lda_deliver_rcpt with a body of n bytes */
+static void deliver_one(struct lda_ctx *ctx, const char *rcpt, size_t n,
+			struct deliver_request *req)
+{
+	struct strbuf *sb = strbuf_alloc(n + 1);
+	size_t pos = 0;
+	struct lda_source src = {big_read, &pos};
+
+	while (sb->len < n)
+		strbuf_addch(sb, 'x');
+	big_body = sb;
+	deliver_request_init(req);
+	(void)deliver_request_add_rcpt(req, rcpt, "");
+	lda_deliver_rcpt(ctx, "QID2", "s@x", &req->rcpt[0], &src);
+	big_body = NULL;
+	strbuf_free(&sb);
+}
+
+/* test_quota - maildirsize kept; over quota defers, too big bounces */
+START_TEST(test_quota)
+{
+	struct config cfg;
+	struct strbuf *why = strbuf_alloc(64);
+	struct lda_ctx ctx = {.cfg = &cfg, .recipient_delim = "+"};
+	struct deliver_request req;
+	struct strbuf *got;
+	struct strbuf *want = strbuf_alloc(64);
+	const char *err = NULL;
+	long long s1;
+
+	ck_assert_int_eq(config_load(&cfg, test_dir, why), 0);
+	ctx.base_fd = lda_open_base(&cfg, why);
+	ctx.lookup = lookup_clnt_create_cfg(&cfg, false);
+
+	/* 300-byte quota: 150 fits, the next 150 does not, 400 never. */
+	deliver_one(&ctx, "q+tag@example.com", 100, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_OK);
+	ck_assert_str_eq(fake_quota_user, "q@example.com");
+	ck_assert_int_eq(fake_quota_messages, 1);
+	s1 = fake_quota_bytes;
+	got = read_rel_file("mail/example.com/q/maildirsize");
+	strbuf_printf(want, "300S\n0 0\n%lld 1\n", s1);
+	ck_assert_str_eq(got->data, want->data);
+	strbuf_free(&got);
+	deliver_request_release(&req);
+
+	deliver_one(&ctx, "q@example.com", 200, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_DEFER);
+	ck_assert_str_eq(req.rcpt[0].dsn, "4.2.2");
+	ck_assert_ptr_nonnull(strstr(req.rcpt[0].reason, "mailbox full"));
+	deliver_request_release(&req);
+
+	deliver_one(&ctx, "q@example.com", 400, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_BOUNCE);
+	ck_assert_str_eq(req.rcpt[0].dsn, "5.2.2");
+	deliver_request_release(&req);
+	ck_assert_int_eq(count_new("example.com/q", NULL), 1);
+
+	/* quota_exceeded_action = bounce */
+	ck_assert_int_eq(
+	    config_set(&cfg, "quota_exceeded_action", "bounce", &err), 0);
+	deliver_one(&ctx, "q@example.com", 200, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_BOUNCE);
+	ck_assert_str_eq(req.rcpt[0].dsn, "5.2.2");
+	deliver_request_release(&req);
+
+	/* A message-count limit of 2. */
+	deliver_one(&ctx, "n@example.com", 10, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_OK);
+	deliver_request_release(&req);
+	deliver_one(&ctx, "n@example.com", 10, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_OK);
+	deliver_request_release(&req);
+	deliver_one(&ctx, "n@example.com", 10, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_BOUNCE);
+	deliver_request_release(&req);
+	ck_assert_int_eq(count_new("example.com/n", NULL), 2);
+
+	/* No limits: delivered, maildirsize still kept ("0S"). */
+	deliver_one(&ctx, "a@example.com", 10, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_OK);
+	deliver_request_release(&req);
+	got = read_rel_file("mail/example.com/a/maildirsize");
+	ck_assert_int_eq(strncmp(got->data, "0S\n", 3), 0);
+	strbuf_free(&got);
+
+	/* The limits lookup fails: defer, nothing delivered. */
+	deliver_one(&ctx, "limfail@example.com", 10, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_DEFER);
+	ck_assert_str_eq(req.rcpt[0].dsn, "4.3.0");
+	deliver_request_release(&req);
+	ck_assert_int_eq(count_new("example.com/limfail", NULL), 0);
+
+	(void)close(ctx.base_fd);
+	config_release(&cfg);
+	strbuf_free(&want);
 	strbuf_free(&why);
 }
 
@@ -491,6 +676,8 @@ START_TEST(test_standalone)
 	const char *unsafe[] = {"-c", test_dir, "-a", "up@example.com", NULL};
 	const char *noconf[] = {"-c", "/nonexistent", "-a", "a@example.com",
 				NULL};
+	const char *toobig[] = {"-c", test_dir, "-a", "q@example.com", NULL};
+	char big[500];
 	const char *usage1[] = {"-c", test_dir, NULL};
 	const char *usage2[] = {"-c", test_dir, "-a", "a@x", "extra", NULL};
 	struct strbuf *got;
@@ -508,6 +695,9 @@ START_TEST(test_standalone)
 	ck_assert_int_eq(run_standalone(true, "x\n", retry), 75);
 	ck_assert_int_eq(run_standalone(true, "x\n", unsafe), 75);
 	ck_assert_int_eq(run_standalone(true, "x\n", noconf), 75);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(run_standalone(true, big, toobig), 69);
 	ck_assert_int_eq(run_standalone(true, "x\n", usage1), 64);
 	ck_assert_int_eq(run_standalone(true, "x\n", usage2), 64);
 	ck_assert_int_eq(count_new("example.com/a", NULL), 1);
@@ -524,6 +714,7 @@ static Suite *lda_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_deliver_rcpt);
+	tcase_add_test(tc, test_quota);
 	tcase_add_test(tc, test_service);
 	tcase_add_test(tc, test_service_bad);
 	tcase_add_exit_test(tc, test_service_root, 1);
