@@ -51,7 +51,7 @@ void lda_deliver_rcpt(struct lda_ctx *ctx, const char *queue_id,
 int lda_open_base(const struct config *cfg, struct strbuf *why);
 bool lda_running_as_root(void);
 
-/* lda_quota.c: the hook points for Maildir++ quota (issue 7) */
+/* lda_quota.c: Maildir++ quota, the hooks maildir_deliver() calls */
 struct lda_quota {
 	struct lda_ctx *ctx;
 	const char *queue_id;  /* NULL in standalone mode */
