@@ -49,6 +49,7 @@ struct qmgr_rcpt {
 	char dsn[DELIVER_DSN_SIZE];
 	char *reason; /* owned; for the DSN */
 	char *relay;  /* owned; for the DSN */
+	bool warn;    /* a delay warning is due */
 };
 
 struct qmgr;
@@ -90,6 +91,7 @@ struct qmgr_job {
 	int sock;
 	struct strbuf *inbuf;
 	uint64_t timer;
+	bool delayed;          /* a delay warning, not a bounce */
 	double t_start;        /* connect began */
 	double t_sent;         /* request sent */
 	struct qmgr_job *next; /* in the destination's queue */
@@ -169,7 +171,7 @@ struct qmgr_dest *qmgr_dest_get(struct qmgr *q, const char *transport,
 /* qmgr_deliver.c */
 void qmgr_job_enqueue(struct qmgr *q, struct qmgr_job *job);
 void qmgr_dispatch(struct qmgr *q);
-void qmgr_bounce_start(struct qmgr *q, struct qmgr_msg *m);
+void qmgr_bounce_start(struct qmgr *q, struct qmgr_msg *m, bool delayed);
 
 /* qmgr_ctl.c */
 void qmgr_ctl_serve(struct server *srv, int fd);

@@ -193,6 +193,19 @@ static void qmgr_bounce_results(struct qmgr *q, struct qmgr_job *job,
 	const char *id = attr_get_str(msg, "queue_id");
 	size_t k;
 
+	if (job->delayed) {
+		for (k = 0; k < job->n; k++)
+			m->r[job->idx[k]].state = QMGR_R_DEFER;
+		if (status != NULL && strcmp(status, "ok") == 0)
+			log_info("%s: sender delay notification: %s", m->id,
+				 id ? id : "?");
+		else
+			log_warn("%s: cannot send a delay warning: %s", m->id,
+				 attr_get_str(msg, ATTR_REASON)
+				     ? attr_get_str(msg, ATTR_REASON)
+				     : "bounce service refused");
+		return;
+	}
 	if (status == NULL || strcmp(status, "ok") != 0) {
 		const char *why = attr_get_str(msg, ATTR_REASON);
 
@@ -248,7 +261,7 @@ static int qmgr_send_bounce(struct qmgr_job *job, int rofd)
 
 	attr_put_str(out, ATTR_REQUEST, "bounce");
 	attr_put_str(out, "queue_id", m->id);
-	attr_put_str(out, "action", "failed");
+	attr_put_str(out, "action", job->delayed ? "delayed" : "failed");
 	attr_put_int(out, "nrcpt", (long long)job->n);
 	for (k = 0; k < job->n; k++) {
 		const struct qmgr_rcpt *r = &m->r[job->idx[k]];
@@ -523,20 +536,29 @@ void qmgr_dispatch(struct qmgr *q)
 	busy = false;
 }
 
-/* qmgr_bounce_start - queue a bounce job for the failed recipients */
-void qmgr_bounce_start(struct qmgr *q, struct qmgr_msg *m)
+/*
+ * qmgr_bounce_start - queue a job for the bounce service: the failed
+ * recipients (a non-delivery notification), or with delayed the
+ * deferred recipients due for a delay warning.
+ */
+void qmgr_bounce_start(struct qmgr *q, struct qmgr_msg *m, bool delayed)
 {
 	struct qmgr_job *job = xcalloc(1, sizeof(*job));
 	size_t i;
 
 	job->kind = QMGR_JOB_BOUNCE;
+	job->delayed = delayed;
 	job->msg = m;
 	job->sock = -1;
 	job->dest = qmgr_dest_get(q, QMGR_TRANSPORT_BOUNCE, "bounce");
 	for (i = 0; i < m->q.nrcpt && job->n < DELIVER_RCPT_MAX; i++) {
-		if (m->r[i].state != QMGR_R_BOUNCE)
+		struct qmgr_rcpt *r = &m->r[i];
+
+		if (delayed ? !(r->state == QMGR_R_DEFER && r->warn)
+			    : r->state != QMGR_R_BOUNCE)
 			continue;
-		m->r[i].state = QMGR_R_BUSY;
+		r->warn = false;
+		r->state = QMGR_R_BUSY;
 		job->idx[job->n++] = i;
 	}
 	m->jobs++;

@@ -169,6 +169,16 @@ void qmgr_record(struct qmgr *q, struct qmgr_msg *m, size_t i,
 		s->attempts++;
 		break;
 	case QMGR_R_DEFER:
+		/* A delay warning once, when an attempt first finds the
+		 * message older than delay_warning_time. */
+		if (q->cfg->delay_warning_time > 0 && m->q.sender[0] != '\0') {
+			long long due =
+			    m->q.arrival + q->cfg->delay_warning_time;
+			long long prev = s->updated ? s->updated : m->q.arrival;
+
+			if (prev < due && now >= due)
+				r->warn = true;
+		}
 		s->state = QFILE_STATE_PENDING;
 		s->attempts++;
 		s->next_try = now + qmgr_backoff(q->cfg->minimal_backoff_time,
@@ -450,9 +460,16 @@ static void qmgr_msg_finish(struct qmgr *q, struct qmgr_msg *m)
 			 "discarded (a bounce never bounces)",
 			 m->id);
 	} else if (bounce) {
-		qmgr_bounce_start(q, m);
+		qmgr_bounce_start(q, m, false);
 		qmgr_dispatch(q);
 		return;
+	}
+	for (i = 0; i < m->q.nrcpt && !m->hold; i++) {
+		if (m->r[i].state == QMGR_R_DEFER && m->r[i].warn) {
+			qmgr_bounce_start(q, m, true);
+			qmgr_dispatch(q);
+			return;
+		}
 	}
 	for (i = 0; i < m->q.nrcpt; i++) {
 		enum qmgr_rstate st = m->r[i].state;

@@ -434,5 +434,50 @@ class OutboundQueueTest(unittest.TestCase):
                       status["Diagnostic-Code"])
 
 
+class DelayWarningTest(unittest.TestCase):
+    """delay_warning_time: one "delayed" DSN while retries go on."""
+
+    def test_delay_warning(self):
+        import email
+        import email.policy
+        import smtplib
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        inst = Instance(embedded_db=True, smtp=True)
+        self.addCleanup(inst.destroy)
+        sink.rcpt_reply = lambda a: "451 4.3.0 not now"
+        for k, v in (("relayhost", "[127.0.0.1]:%d" % sink.port),
+                     ("minimal_backoff_time", "1s"),
+                     ("maximal_backoff_time", "1s"),
+                     ("queue_run_delay", "1s"),
+                     ("delay_warning_time", "3s")):
+            inst.set_param(k, v)
+        inst.start()
+        inst.postern("domain", "add", "local.test")
+        inst.postern("mailbox", "add", "alice@local.test",
+                     "--password-stdin", input="alice-pw\n")
+        conn = smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=60)
+        conn.sendmail("alice@local.test", ["slow@remote.test"],
+                      "Subject: slow one\n\nbody\n")
+        conn.quit()
+        new = inst.path("mail", "local.test", "alice", "new")
+        files = wait_for(lambda: os.path.isdir(new) and os.listdir(new),
+                         60, "the delay warning")
+        with open(os.path.join(new, files[0]), "rb") as f:
+            m = email.message_from_bytes(f.read(),
+                                         policy=email.policy.default)
+        self.assertEqual(m.get_content_type(), "multipart/report")
+        self.assertIn("Delayed Mail", m["Subject"])
+        status = list(m.iter_parts())[1].get_payload()[1]
+        self.assertEqual(status["Action"], "delayed")
+        self.assertEqual(status["Status"], "4.3.0")
+        self.assertIn("sender delay notification", inst.log())
+        # one warning only, and the message is still queued
+        time.sleep(3)
+        self.assertEqual(len(os.listdir(new)), 1)
+        self.assertIn("slow@remote.test",
+                      inst.postern("queue", "list").stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
