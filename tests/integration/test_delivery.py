@@ -326,6 +326,23 @@ class DeliveryTest(unittest.TestCase):
         self.assertEqual(subjects, ["first", "second"])
 
 
+class DeliverySmokeTest(InstanceTestCase):
+    """One message, end to end: the smoke subset (run.py --smoke)."""
+
+    def test_one_message(self):
+        inst = self.instance(embedded_db=True, smtp=True)
+        setup_instance(inst, 1)
+        text, body = make_message(7, "user000@%s" % DOMAIN)
+        conn = smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=60)
+        conn.sendmail(SENDER, ["user000@%s" % DOMAIN], text)
+        conn.quit()
+        files = wait_for(lambda: maildir_files(inst, "user000"), 60,
+                         "the delivery")
+        self.assertEqual(body_of(read_bytes(files[0])), body)
+        wait_for(lambda: queue_empty(inst), 60, "an empty queue")
+        self.assertRegex(inst.log(), r"[0-9A-F]+: removed")
+
+
 class DeliveryFaultTest(InstanceTestCase):
     """Nothing acknowledged is lost when daemons die mid-run."""
 

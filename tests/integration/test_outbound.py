@@ -2,7 +2,7 @@
 
 Two levels:
 
-- SmtpAgentTest drives build/smtp directly in stand-alone mode (-S):
+- SmtpAgentSmokeTest drives build/smtp directly in stand-alone mode (-S):
   the test speaks the deliver protocol (docs/ipc.md) on a socketpair,
   passes an open message file with SCM_RIGHTS, and checks what the sink
   received and what the agent answered: accepted, 4xx -> defer, 5xx ->
@@ -177,7 +177,7 @@ def unstuff(data):
 
 # ---- the agent alone -----------------------------------------------------
 
-class SmtpAgentTest(unittest.TestCase):
+class SmtpAgentSmokeTest(unittest.TestCase):
     """build/smtp -S with a hand-made deliver request."""
 
     @classmethod
