@@ -162,6 +162,31 @@ class QueueAdminTest(unittest.TestCase):
         wait_for(lambda: "%s: removed" % ids[0] in self.inst.log(), 60,
                  "delivery after restart")
 
+    def test_corrupt_files_moved_aside(self):
+        m = self.deferred_one("f@remote.test", "to be damaged")
+        with open(self.qfile("deferred", m["queue_id"]), "rb") as f:
+            data = f.read()
+        incoming = os.path.join(self.inst.queue_directory, "incoming")
+        bad = {"00000000AAAA0001": data[:len(data) // 2],   # truncated
+               "00000000AAAA0002": b"not a queue file at all\n",
+               "00000000AAAA0003": data[:40] + b"X" + data[41:]}  # altered
+        st = os.stat(incoming)
+        for name, content in bad.items():
+            path = os.path.join(incoming, name)
+            with open(path, "wb") as f:
+                f.write(content)
+            os.chown(path, st.st_uid, st.st_gid)
+        self.inst.postern("queue", "flush")
+        corrupt = os.path.join(self.inst.queue_directory, "corrupt")
+        wait_for(lambda: set(bad) <= set(os.listdir(corrupt)), 60,
+                 "corrupt files moved aside")
+        log = self.inst.log()
+        for name in bad:
+            self.assertIn("%s: corrupt queue file:" % name, log)
+            self.assertNotIn("%s: to=<" % name, log)
+        # the intact message is still queued
+        self.assertIn(m["queue_id"], [x["queue_id"] for x in self.queue()])
+
 
 if __name__ == "__main__":
     unittest.main()
