@@ -16,6 +16,7 @@ is checked by sending a marker message after it and waiting for that one
 """
 
 import os
+import pwd
 import re
 import signal
 import smtplib
@@ -26,7 +27,7 @@ import time
 import unittest
 import uuid
 
-from harness import Instance, free_port, wait_for, pid_alive
+from harness import Instance, free_port, pid_alive, proc_ids, wait_for
 
 DOMAIN = "example.test"
 USER = "user@" + DOMAIN
@@ -241,6 +242,13 @@ class SmtpdTest(unittest.TestCase):
             r"\d\d:\d\d:\d\d [+-]\d{4}" % qid)
         self.assertTrue(data.endswith(
             b"\n\n.starts with a dot\n..two dots\n.\nend\n"), data)
+        if os.getuid() == 0:
+            # One session per process, as mail_owner (never root).
+            uid = pwd.getpwnam("postern").pw_uid
+            pids = self.inst.pids_of("smtpd")
+            self.assertTrue(pids)
+            for pid in pids:
+                self.assertEqual(set(proc_ids(pid)[0]), {uid}, pid)
         log = self.inst.log()
         self.assertIn("%s: client=unknown[127.0.0.1]" % qid, log)
         self.assertRegex(log, r"smtpd\[\d+\]: connect from "
