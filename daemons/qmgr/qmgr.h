@@ -143,6 +143,7 @@ long long qmgr_backoff(long long min_backoff, long long max_backoff,
 void qmgr_fmt_delay(char *buf, size_t size, double seconds);
 double qmgr_now(void);
 bool qmgr_expired(long long arrival, long long now, long long lifetime);
+bool qmgr_notify_wants(const char *notify, const char *what);
 const char *qmgr_domain_of(const char *addr);
 void qmgr_escape(struct strbuf *out, const char *s);
 

@@ -171,7 +171,8 @@ void qmgr_record(struct qmgr *q, struct qmgr_msg *m, size_t i,
 	case QMGR_R_DEFER:
 		/* A delay warning once, when an attempt first finds the
 		 * message older than delay_warning_time. */
-		if (q->cfg->delay_warning_time > 0 && m->q.sender[0] != '\0') {
+		if (q->cfg->delay_warning_time > 0 && m->q.sender[0] != '\0' &&
+		    qmgr_notify_wants(m->q.rcpts[i].notify, "DELAY")) {
 			long long due =
 			    m->q.arrival + q->cfg->delay_warning_time;
 			long long prev = s->updated ? s->updated : m->q.arrival;
@@ -446,9 +447,19 @@ static void qmgr_msg_finish(struct qmgr *q, struct qmgr_msg *m)
 	}
 	if (!m->hold)
 		qmgr_expire(q, m);
-	for (i = 0; i < m->q.nrcpt; i++)
-		if (m->r[i].state == QMGR_R_BOUNCE)
-			bounce = true;
+	for (i = 0; i < m->q.nrcpt; i++) {
+		if (m->r[i].state != QMGR_R_BOUNCE)
+			continue;
+		if (m->q.sender[0] != '\0' &&
+		    !qmgr_notify_wants(m->q.rcpts[i].notify, "FAILURE")) {
+			/* NOTIFY without FAILURE: no notice wanted */
+			qmgr_record(q, m, i, QMGR_R_BOUNCED, NULL, NULL, NULL);
+			if (fdatasync(m->fd) < 0)
+				log_warn("%s: fdatasync: %m", m->id);
+			continue;
+		}
+		bounce = true;
+	}
 	if (bounce && m->q.sender[0] == '\0') {
 		for (i = 0; i < m->q.nrcpt; i++)
 			if (m->r[i].state == QMGR_R_BOUNCE)

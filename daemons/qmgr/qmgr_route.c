@@ -35,7 +35,8 @@
 #include "xalloc.h"
 #include "qmgr.h"
 
-#define QMGR_ROUTE_TTL 10 /* seconds an answer is reused */
+#define QMGR_ROUTE_TTL 10      /* seconds an answer is reused */
+#define QMGR_ROUTE_RETRY_TTL 2 /* seconds a failed lookup is reused */
 #define QMGR_ROUTE_CACHE 256
 
 struct qmgr_route_entry {
@@ -66,8 +67,11 @@ static int qmgr_route_lookup(struct qmgr *q, const char *domain,
 	int r;
 
 	if (e->domain != NULL && strcmp(e->domain, domain) == 0 &&
-	    e->expires > now)
+	    e->expires > now) {
+		if (e->status == LOOKUP_RETRY)
+			*error_r = "temporary lookup failure (cached)";
 		return e->status;
+	}
 	if (q->lookup == NULL)
 		q->lookup = lookup_clnt_create_cfg(q->cfg, false);
 	value = strbuf_alloc(64);
@@ -75,11 +79,14 @@ static int qmgr_route_lookup(struct qmgr *q, const char *domain,
 			 error_r);
 	strbuf_free(&value);
 	if (r != LOOKUP_OK && r != LOOKUP_NOKEY)
-		return LOOKUP_RETRY;
+		r = LOOKUP_RETRY;
 	free(e->domain);
 	e->domain = xstrdup(domain);
 	e->status = r;
-	e->expires = now + QMGR_ROUTE_TTL;
+	/* A failure is remembered briefly, so that a stalled proxyd costs
+	 * one timeout, not one per message. */
+	e->expires =
+	    now + (r == LOOKUP_RETRY ? QMGR_ROUTE_RETRY_TTL : QMGR_ROUTE_TTL);
 	return r;
 }
 

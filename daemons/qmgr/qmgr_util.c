@@ -90,6 +90,30 @@ void qmgr_escape(struct strbuf *out, const char *s)
 	}
 }
 
+/*
+ * qmgr_notify_wants - does a DSN NOTIFY value ask for this kind of
+ * notice ("FAILURE", "DELAY")? No NOTIFY at all means failures and
+ * delays are reported (RFC 3461 section 4.1); NEVER means nothing.
+ */
+bool qmgr_notify_wants(const char *notify, const char *what)
+{
+	size_t n = strlen(what);
+	const char *p;
+
+	if (notify == NULL || *notify == '\0')
+		return true;
+	for (p = notify; *p;) {
+		if (strncasecmp(p, what, n) == 0 &&
+		    (p[n] == ',' || p[n] == '\0'))
+			return true;
+		p = strchr(p, ',');
+		if (p == NULL)
+			break;
+		p++;
+	}
+	return false;
+}
+
 /* qmgr_domain_of - the domain part of an address ("" when none) */
 const char *qmgr_domain_of(const char *addr)
 {

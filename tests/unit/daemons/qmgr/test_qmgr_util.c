@@ -120,6 +120,32 @@ START_TEST(test_domain_of)
 
 END_TEST
 
+START_TEST(test_notify)
+{
+	static const struct {
+		const char *notify, *what;
+		bool want;
+	} cases[] = {
+	    {"", "FAILURE", true},
+	    {NULL, "DELAY", true},
+	    {"NEVER", "FAILURE", false},
+	    {"SUCCESS", "FAILURE", false},
+	    {"SUCCESS,FAILURE", "FAILURE", true},
+	    {"failure,delay", "DELAY", true},
+	    {"FAILURE", "DELAY", false},
+	    {"FAILUREX", "FAILURE", false},
+	};
+
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++)
+		ck_assert_msg(qmgr_notify_wants(cases[i].notify,
+						cases[i].what) == cases[i].want,
+			      "case %zu", i);
+}
+
+END_TEST
+
 /* qmgr_util_suite - every test */
 static Suite *qmgr_util_suite(void)
 {
@@ -131,6 +157,7 @@ static Suite *qmgr_util_suite(void)
 	tcase_add_test(tc, test_expired);
 	tcase_add_test(tc, test_escape);
 	tcase_add_test(tc, test_domain_of);
+	tcase_add_test(tc, test_notify);
 	suite_add_tcase(s, tc);
 	return s;
 }
