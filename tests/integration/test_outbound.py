@@ -87,12 +87,19 @@ class SmtpSink:
         self.data_reply = "250 2.0.0 Ok: queued as SINK"
         self.greeting = "220 sink.test ESMTP"
         self.silent = False
+        self.tls_context = None  # an ssl.SSLContext: offer STARTTLS
+        self.tls_sessions = 0
         self.lock = threading.Lock()
         sink = self
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
-                sink._session(self.rfile, self.wfile)
+                self.tls_conn = None
+                try:
+                    sink._session(self.rfile, self.wfile, self)
+                finally:
+                    if self.tls_conn is not None:
+                        self.tls_conn.close()
 
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
@@ -112,7 +119,7 @@ class SmtpSink:
         with self.lock:
             return len(self.messages)
 
-    def _session(self, rfile, wfile):
+    def _session(self, rfile, wfile, handler=None):
         if self.silent:
             time.sleep(30)
             return
@@ -133,8 +140,19 @@ class SmtpSink:
             verb = cmd[:4].upper()
             if verb == "EHLO":
                 say("250-sink.test")
+                if self.tls_context is not None and handler is not None:
+                    say("250-STARTTLS")
                 say("250-SIZE 10240000")
                 say("250 8BITMIME")
+            elif cmd.upper() == "STARTTLS" and self.tls_context is not None:
+                say("220 2.0.0 Ready to start TLS")
+                conn = self.tls_context.wrap_socket(handler.request,
+                                                    server_side=True)
+                handler.tls_conn = conn
+                rfile = conn.makefile("rb")
+                wfile = conn.makefile("wb")
+                with self.lock:
+                    self.tls_sessions += 1
             elif verb == "HELO":
                 say("250 sink.test")
             elif verb == "MAIL":
@@ -432,6 +450,43 @@ class OutboundQueueTest(unittest.TestCase):
         self.assertEqual(status["Remote-MTA"], "dns; 127.0.0.1")
         self.assertIn("smtp; 550 5.1.1 <nobody@remote.test>: no such user",
                       status["Diagnostic-Code"])
+
+
+class StartTlsTest(unittest.TestCase):
+    """Opportunistic STARTTLS to a sink that offers it."""
+
+    def test_starttls(self):
+        import ssl
+        inst = Instance()
+        self.addCleanup(inst.destroy)
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(inst.path("tls", "cert.pem"),
+                            inst.path("tls", "key.pem"))
+        sink.tls_context = ctx
+        inst.set_param("relayhost", "[127.0.0.1]:%d" % sink.port)
+        agent = SmtpAgentSmokeTest("test_accepted")
+        agent.inst, agent.sink = inst, sink
+        r = agent.deliver(b"Subject: tls\n\nsecret\n", ["t@remote.test"])
+        self.assertEqual(r["result_0"], "ok", r)
+        self.assertEqual(sink.tls_sessions, 1)
+        self.assertEqual(len(sink.messages), 1)
+        self.assertTrue(sink.messages[0][2].endswith(b"secret\r\n"))
+
+    def test_encrypt_without_starttls_defers(self):
+        inst = Instance()
+        self.addCleanup(inst.destroy)
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        inst.set_param("relayhost", "[127.0.0.1]:%d" % sink.port)
+        agent = SmtpAgentSmokeTest("test_accepted")
+        agent.inst, agent.sink = inst, sink
+        r = agent.deliver(b"Subject: x\n\nx\n", ["t@remote.test"],
+                          overrides=["smtp_tls_security_level=encrypt"])
+        self.assertEqual(r["result_0"], "defer", r)
+        self.assertIn("TLS is required", r["reason_0"])
+        self.assertEqual(sink.messages, [])
 
 
 class DelayWarningTest(unittest.TestCase):
