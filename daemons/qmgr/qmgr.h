@@ -23,6 +23,7 @@ struct ev_loop;
 struct strbuf;
 struct lookup_clnt;
 
+#define QMGR_HASH_SIZE 4096 /* buckets of the in-memory message index */
 #define QMGR_PROTOCOL "qmgr"
 #define QMGR_VERSION 1
 #define BOUNCE_PROTOCOL "bounce"
@@ -66,6 +67,7 @@ struct qmgr_msg {
 	bool hold;           /* move to hold/ when the jobs are done */
 	bool bouncing;       /* a bounce job is running */
 	struct qmgr_msg *prev, *next;
+	struct qmgr_msg *hnext; /* hash chain */
 };
 
 enum qmgr_job_kind {
@@ -110,9 +112,10 @@ struct qmgr {
 	struct server *srv;
 	const struct config *cfg;
 	struct ev_loop *loop;
-	int qdirfd;            /* queue_directory */
-	int dirfd[5];          /* QMGR_Q_* */
-	struct qmgr_msg *msgs; /* in memory (active) */
+	int qdirfd;                            /* queue_directory */
+	int dirfd[5];                          /* QMGR_Q_* */
+	struct qmgr_msg *msgs;                 /* in memory (active) */
+	struct qmgr_msg *htab[QMGR_HASH_SIZE]; /* the same, by id */
 	size_t nmsgs;
 	size_t msg_limit;
 	struct qmgr_dest *dests;

@@ -69,12 +69,22 @@
 
 static void qmgr_msg_finish(struct qmgr *q, struct qmgr_msg *m);
 
+/* qmgr_hash - bucket of a queue id */
+static size_t qmgr_hash(const char *id)
+{
+	size_t h = 5381;
+
+	while (*id)
+		h = h * 33 + (unsigned char)*id++;
+	return h % QMGR_HASH_SIZE;
+}
+
 /* qmgr_msg_find - the in-memory message with this id, or NULL */
 struct qmgr_msg *qmgr_msg_find(struct qmgr *q, const char *id)
 {
 	struct qmgr_msg *m;
 
-	for (m = q->msgs; m != NULL; m = m->next)
+	for (m = q->htab[qmgr_hash(id)]; m != NULL; m = m->hnext)
 		if (strcmp(m->id, id) == 0)
 			return m;
 	return NULL;
@@ -83,6 +93,7 @@ struct qmgr_msg *qmgr_msg_find(struct qmgr *q, const char *id)
 /* qmgr_msg_free - forget a message (the file is handled elsewhere) */
 static void qmgr_msg_free(struct qmgr *q, struct qmgr_msg *m)
 {
+	struct qmgr_msg **pp;
 	size_t i;
 
 	if (m->prev != NULL)
@@ -92,6 +103,11 @@ static void qmgr_msg_free(struct qmgr *q, struct qmgr_msg *m)
 	if (m->next != NULL)
 		m->next->prev = m->prev;
 	q->nmsgs--;
+	for (pp = &q->htab[qmgr_hash(m->id)]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == m) {
+			*pp = m->hnext;
+			break;
+		}
 	for (i = 0; i < m->q.nrcpt; i++) {
 		free(m->r[i].reason);
 		free(m->r[i].relay);
@@ -252,6 +268,8 @@ static void qmgr_msg_load(struct qmgr *q, const char *name)
 		q->msgs->prev = m;
 	q->msgs = m;
 	q->nmsgs++;
+	m->hnext = q->htab[qmgr_hash(m->id)];
+	q->htab[qmgr_hash(m->id)] = m;
 	log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)", m->id,
 		 m->q.sender, (long long)m->q.content_length, m->q.nrcpt);
 	if (todo == 0) {

@@ -91,7 +91,7 @@ def send_many(inst, jobs, threads=8, tolerate_errors=False):
         conn = None
         for n, rcpt in chunk:
             text, _ = make_message(n, rcpt)
-            for attempt in range(3):
+            for attempt in range(20 if tolerate_errors else 1):
                 try:
                     if conn is None:
                         conn = smtplib.SMTP("127.0.0.1", inst.smtp_port,
@@ -373,6 +373,7 @@ class DeliveryFaultTest(InstanceTestCase):
         self.assertEqual(lost, [], "acknowledged messages lost")
 
     def run_with(self, count, fault, tolerate_errors=False):
+        """Send count messages while fault(stop) runs in a thread."""
         jobs = [(n, "%s@%s" % (self.users[n % len(self.users)], DOMAIN))
                 for n in range(count)]
         stop = threading.Event()
@@ -381,24 +382,42 @@ class DeliveryFaultTest(InstanceTestCase):
         try:
             acked, _ = send_many(self.inst, jobs,
                                  tolerate_errors=tolerate_errors)
+            # sending is fast: let the fault hit the queue, not an
+            # idle server, before stopping it
+            wait_for(lambda: self.faults > 0 or not t.is_alive(), 120,
+                     "a fault during the run")
         finally:
             stop.set()
             t.join()
         self.assertGreater(self.faults, 0, "no fault was injected")
         self.check_run(count, acked)
 
+    def deliveries_started(self, stop):
+        """Wait until the LDA has delivered something in this run."""
+        while not stop.is_set():
+            if "status=sent" in self.inst.log():
+                return True
+            time.sleep(0.02)
+        return False
+
     def kill_loop(self, program, stop, interval=0.7):
-        """SIGKILL every process of program every interval seconds."""
-        while not stop.wait(interval):
+        """Once deliveries run, SIGKILL program every interval seconds."""
+        if not self.deliveries_started(stop):
+            return
+        while True:
             for pid in self.inst.pids_of(program):
                 try:
                     os.kill(pid, signal.SIGKILL)
                     self.faults += 1
                 except ProcessLookupError:
                     pass
+            if stop.wait(interval):
+                break
 
     def restart_master(self, stop):
-        time.sleep(1.0)
+        """Once deliveries run, stop master and start it again."""
+        if not self.deliveries_started(stop):
+            return
         self.inst.stop()
         self.faults += 1
         time.sleep(0.5)
