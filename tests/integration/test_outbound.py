@@ -89,15 +89,23 @@ class SmtpSink:
         self.silent = False
         self.tls_context = None  # an ssl.SSLContext: offer STARTTLS
         self.tls_sessions = 0
+        self.data_delay = 0      # seconds before the reply to the dot
+        self.active = 0          # sessions open now
+        self.max_active = 0      # most sessions open at once
         self.lock = threading.Lock()
         sink = self
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
                 self.tls_conn = None
+                with sink.lock:
+                    sink.active += 1
+                    sink.max_active = max(sink.max_active, sink.active)
                 try:
                     sink._session(self.rfile, self.wfile, self)
                 finally:
+                    with sink.lock:
+                        sink.active -= 1
                     if self.tls_conn is not None:
                         self.tls_conn.close()
 
@@ -173,6 +181,8 @@ class SmtpSink:
                     if not l or l == b".\r\n":
                         break
                     data += l
+                if self.data_delay:
+                    time.sleep(self.data_delay)
                 if self.data_reply.startswith("2"):
                     with self.lock:
                         self.messages.append((mail_from, rcpts, data))
@@ -450,6 +460,29 @@ class OutboundQueueTest(unittest.TestCase):
         self.assertEqual(status["Remote-MTA"], "dns; 127.0.0.1")
         self.assertIn("smtp; 550 5.1.1 <nobody@remote.test>: no such user",
                       status["Diagnostic-Code"])
+
+
+class ConcurrencyTest(unittest.TestCase):
+    """default_destination_concurrency_limit caps sessions per next hop."""
+
+    def test_destination_limit(self):
+        import smtplib
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        sink.data_delay = 0.2
+        inst = Instance(embedded_db=True, smtp=True)
+        self.addCleanup(inst.destroy)
+        inst.set_param("relayhost", "[127.0.0.1]:%d" % sink.port)
+        inst.set_param("default_destination_concurrency_limit", "2")
+        inst.start()
+        conn = smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=60)
+        for i in range(12):
+            conn.sendmail("a@local.test", ["r%d@remote.test" % i],
+                          "Subject: %d\n\nx\n" % i)
+        conn.quit()
+        wait_for(lambda: sink.count() == 12, 120, "12 messages at the sink")
+        self.assertLessEqual(sink.max_active, 2)
+        self.assertGreaterEqual(sink.max_active, 1)
 
 
 class StartTlsTest(unittest.TestCase):
