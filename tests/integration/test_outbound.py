@@ -461,6 +461,69 @@ class OutboundQueueTest(unittest.TestCase):
         self.assertIn("smtp; 550 5.1.1 <nobody@remote.test>: no such user",
                       status["Diagnostic-Code"])
 
+    def test_null_sender_failure_is_dropped(self):
+        import smtplib
+        self.sink.rcpt_reply = lambda a: "550 5.1.1 no such user"
+        conn = smtplib.SMTP("127.0.0.1", self.inst.smtp_port, timeout=60)
+        conn.sendmail("", ["nobody2@remote.test"],
+                      "From: MAILER-DAEMON@local.test\nSubject: a bounce"
+                      "\n\nx\n")
+        conn.quit()
+        wait_for(lambda: re.search(r"([0-9A-F]+): to=<nobody2@remote.test>"
+                                   r", .*status=bounced", self.inst.log()),
+                 60, "the failed delivery")
+        qid = re.search(r"([0-9A-F]+): to=<nobody2@remote.test>",
+                        self.inst.log()).group(1)
+        wait_for(lambda: "%s: removed" % qid in self.inst.log(), 60,
+                 "the message removed")
+        log = self.inst.log()
+        self.assertIn("%s: undeliverable mail from the null sender "
+                      "discarded" % qid, log)
+        self.assertNotIn("%s: sender non-delivery notification" % qid, log)
+
+
+class ExpiryTest(unittest.TestCase):
+    """Past maximal_queue_lifetime, deferred mail returns to the sender."""
+
+    def test_expired(self):
+        import email
+        import email.policy
+        import smtplib
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        sink.rcpt_reply = lambda a: "451 4.4.1 still down"
+        inst = Instance(embedded_db=True, smtp=True)
+        self.addCleanup(inst.destroy)
+        for k, v in (("relayhost", "[127.0.0.1]:%d" % sink.port),
+                     ("minimal_backoff_time", "1s"),
+                     ("maximal_backoff_time", "1s"),
+                     ("queue_run_delay", "1s"),
+                     ("maximal_queue_lifetime", "3s")):
+            inst.set_param(k, v)
+        inst.start()
+        inst.postern("domain", "add", "local.test")
+        inst.postern("mailbox", "add", "alice@local.test",
+                     "--password-stdin", input="alice-pw\n")
+        conn = smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=60)
+        conn.sendmail("alice@local.test", ["late@remote.test"],
+                      "Subject: too late\n\nbody\n")
+        conn.quit()
+        new = inst.path("mail", "local.test", "alice", "new")
+        files = wait_for(lambda: os.path.isdir(new) and os.listdir(new),
+                         60, "the bounce")
+        with open(os.path.join(new, files[0]), "rb") as f:
+            m = email.message_from_bytes(f.read(),
+                                         policy=email.policy.default)
+        status = list(m.iter_parts())[1].get_payload()[1]
+        self.assertEqual(status["Action"], "failed")
+        self.assertEqual(status["Status"], "4.4.1")
+        self.assertIn("still down", status["Diagnostic-Code"])
+        log = inst.log()
+        self.assertRegex(log, r"from=<alice@local.test>, status=expired, "
+                         r"returned to sender")
+        wait_for(lambda: "Mail queue is empty" in
+                 inst.postern("queue", "list").stdout, 60, "an empty queue")
+
 
 class ConcurrencyTest(unittest.TestCase):
     """default_destination_concurrency_limit caps sessions per next hop."""
