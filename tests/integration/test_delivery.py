@@ -343,6 +343,22 @@ class DeliverySmokeTest(InstanceTestCase):
         self.assertRegex(inst.log(), r"[0-9A-F]+: removed")
 
 
+class ActiveLimitTest(InstanceTestCase):
+    """A small qmgr_message_active_limit still delivers everything."""
+
+    def test_small_active_limit(self):
+        inst = self.instance(embedded_db=True, smtp=True)
+        users = setup_instance(inst, 5, qmgr_message_active_limit="3")
+        jobs = [(n, "%s@%s" % (users[n % 5], DOMAIN)) for n in range(60)]
+        acked, _ = send_many(inst, jobs, threads=4)
+        wait_for(lambda: len(delivered_ids(inst, users)) == 60, 120,
+                 "60 deliveries")
+        wait_for(lambda: queue_empty(inst), 60, "an empty queue")
+        seen = delivered_ids(inst, users)
+        self.assertEqual(set(seen), acked)
+        self.assertEqual([n for n, c in seen.items() if c != 1], [])
+
+
 class DeliveryFaultTest(InstanceTestCase):
     """Nothing acknowledged is lost when daemons die mid-run."""
 
