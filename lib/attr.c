@@ -37,8 +37,7 @@
 #define ATTR_LEN_DIGITS 7 /* enough for ATTR_VALUE_MAX */
 
 /* attr_put_netstring - append one netstring */
-static void attr_put_netstring(struct strbuf *out, const void *data,
-			       size_t len)
+static void attr_put_netstring(struct strbuf *out, const void *data, size_t len)
 {
 	strbuf_printf_append(out, "%zu:", len);
 	strbuf_catn(out, data, len);
@@ -104,8 +103,8 @@ void attr_msg_free(struct attr_msg **msgp)
 
 /* attr_parse_netstring - locate one netstring: 1 ok, 0 short, -1 bad */
 static int attr_parse_netstring(const char *buf, size_t len, size_t max,
-				size_t *start_r, size_t *dlen_r,
-				size_t *next_r, const char **error_r)
+				size_t *start_r, size_t *dlen_r, size_t *next_r,
+				const char **error_r)
 {
 	size_t i = 0;
 	size_t n = 0;
@@ -206,9 +205,8 @@ int attr_decode(const char *buf, size_t len, struct attr_msg *msg,
 					   &start, &dlen, &next, error_r);
 		a->name = xmemdup(buf + pos + start, dlen);
 		pos += next;
-		(void)attr_parse_netstring(buf + pos, len - pos,
-					   ATTR_VALUE_MAX, &start, &dlen,
-					   &next, error_r);
+		(void)attr_parse_netstring(buf + pos, len - pos, ATTR_VALUE_MAX,
+					   &start, &dlen, &next, error_r);
 		a->value = xmemdup(buf + pos + start, dlen);
 		a->len = dlen;
 		pos += next;
@@ -295,9 +293,9 @@ int attr_scan(const struct attr_msg *msg, const struct attr_spec *specs,
 			*(const char **)((char *)out + sp->offset) = a->value;
 			break;
 		case ATTR_TYPE_INT:
-			if (attr_parse_ll(a->value, a->len,
-					  (long long *)((char *)out +
-							sp->offset)) < 0) {
+			if (attr_parse_ll(
+				a->value, a->len,
+				(long long *)((char *)out + sp->offset)) < 0) {
 				*error_r = "malformed integer attribute";
 				return -1;
 			}
@@ -345,8 +343,8 @@ int attr_read(int fd, struct strbuf *inbuf, struct attr_msg *msg,
 			return -1;
 		}
 		if (n < 0) {
-			*error_r = errno == ETIMEDOUT ? "read timeout"
-			    : errno == EMSGSIZE	       ? "message too large"
+			*error_r = errno == ETIMEDOUT  ? "read timeout"
+				   : errno == EMSGSIZE ? "message too large"
 						       : "read error";
 			return -1;
 		}
@@ -387,8 +385,8 @@ int attr_expect_hello(int fd, struct strbuf *inbuf, const char *protocol,
 	static const struct attr_spec specs[] = {
 	    {ATTR_PROTOCOL, ATTR_TYPE_STR,
 	     offsetof(struct attr_hello, protocol), 0, true},
-	    {ATTR_VERSION, ATTR_TYPE_INT,
-	     offsetof(struct attr_hello, version), 0, true},
+	    {ATTR_VERSION, ATTR_TYPE_INT, offsetof(struct attr_hello, version),
+	     0, true},
 	};
 	int ret = -1;
 

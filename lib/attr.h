@@ -22,9 +22,9 @@
 
 struct strbuf;
 
-#define ATTR_NAME_MAX 64	  /* longest attribute name */
+#define ATTR_NAME_MAX 64         /* longest attribute name */
 #define ATTR_VALUE_MAX (1 << 20) /* longest value: 1 MiB */
-#define ATTR_COUNT_MAX 256	  /* attributes in one message */
+#define ATTR_COUNT_MAX 256       /* attributes in one message */
 
 /* Common attribute names. */
 #define ATTR_PROTOCOL "protocol"
@@ -34,9 +34,9 @@ struct strbuf;
 #define ATTR_REASON "reason"
 
 struct attr {
-	char *name;	/* NUL-terminated */
-	char *value;	/* NUL-terminated copy; may hold inner NULs */
-	size_t len;	/* value length */
+	char *name;  /* NUL-terminated */
+	char *value; /* NUL-terminated copy; may hold inner NULs */
+	size_t len;  /* value length */
 };
 
 struct attr_msg {
@@ -45,9 +45,9 @@ struct attr_msg {
 };
 
 enum attr_type {
-	ATTR_TYPE_STR,	/* C string: a NUL inside is an error */
-	ATTR_TYPE_INT,	/* decimal long long */
-	ATTR_TYPE_DATA,	/* bytes: pointer and length, borrowed */
+	ATTR_TYPE_STR,  /* C string: a NUL inside is an error */
+	ATTR_TYPE_INT,  /* decimal long long */
+	ATTR_TYPE_DATA, /* bytes: pointer and length, borrowed */
 };
 
 /* One expected attribute: where attr_scan() stores it. For DATA the

@@ -94,8 +94,8 @@ int cfg_read_file(const char *path, cfg_line_cb cb, void *ctx,
 		strbuf_printf(why, "open %s: %m", path);
 		ret = -1;
 	} else {
-		ret = cfg_read_buffer(path, text->data, text->len, cb, ctx,
-				      why);
+		ret =
+		    cfg_read_buffer(path, text->data, text->len, cb, ctx, why);
 	}
 	strbuf_free(&text);
 	return ret;
@@ -203,8 +203,8 @@ static int cfg_parse_scaled(const char *s, long long min, long long max,
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno == ERANGE || end == s) {
-		*error_r = errno == ERANGE ? "number out of range"
-					   : "not a number";
+		*error_r =
+		    errno == ERANGE ? "number out of range" : "not a number";
 		return -1;
 	}
 	if (*end != '\0') {
@@ -230,8 +230,8 @@ static int cfg_parse_scaled(const char *s, long long min, long long max,
 }
 
 /* cfg_parse_int - a plain decimal integer within bounds */
-int cfg_parse_int(const char *s, long long min, long long max,
-		  long long *val_r, const char **error_r)
+int cfg_parse_int(const char *s, long long min, long long max, long long *val_r,
+		  const char **error_r)
 {
 	return cfg_parse_scaled(s, min, max, NULL, NULL, val_r, error_r);
 }
@@ -240,9 +240,14 @@ int cfg_parse_int(const char *s, long long min, long long max,
 int cfg_parse_size(const char *s, long long min, long long max,
 		   long long *val_r, const char **error_r)
 {
-	static const long long scales[] = {1024LL, 1024LL, 1024LL << 10,
-					   1024LL << 10, 1024LL << 20,
-					   1024LL << 20, 1, 1};
+	static const long long scales[] = {1024LL,
+					   1024LL,
+					   1024LL << 10,
+					   1024LL << 10,
+					   1024LL << 20,
+					   1024LL << 20,
+					   1,
+					   1};
 
 	return cfg_parse_scaled(s, min, max, "KkMmGgBb", scales, val_r,
 				error_r);

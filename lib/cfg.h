@@ -30,8 +30,8 @@ int cfg_read_file(const char *path, cfg_line_cb cb, void *ctx,
 		  struct strbuf *why);
 int cfg_read_buffer(const char *path, const char *data, size_t len,
 		    cfg_line_cb cb, void *ctx, struct strbuf *why);
-int cfg_parse_int(const char *s, long long min, long long max,
-		  long long *val_r, const char **error_r);
+int cfg_parse_int(const char *s, long long min, long long max, long long *val_r,
+		  const char **error_r);
 int cfg_parse_size(const char *s, long long min, long long max,
 		   long long *val_r, const char **error_r);
 int cfg_parse_time(const char *s, long long min, long long max,

@@ -26,8 +26,7 @@ void ev_free(struct ev_loop **loopp);
 void ev_fd_set(struct ev_loop *loop, int fd, int events, ev_fd_cb cb,
 	       void *ctx);
 void ev_fd_del(struct ev_loop *loop, int fd);
-uint64_t ev_timer_add(struct ev_loop *loop, long ms, ev_timer_cb cb,
-		      void *ctx);
+uint64_t ev_timer_add(struct ev_loop *loop, long ms, ev_timer_cb cb, void *ctx);
 void ev_timer_cancel(struct ev_loop *loop, uint64_t id);
 void ev_signal(struct ev_loop *loop, int signo, ev_signal_cb cb, void *ctx);
 int ev_run(struct ev_loop *loop);

@@ -139,7 +139,7 @@ int ipc_listen_inet(const char *spec, int backlog, const char **error_r)
 		goto fail;
 	}
 	return fd;
-fail: {
+fail : {
 	int saved = errno;
 
 	(void)close(fd);
@@ -197,8 +197,7 @@ int ipc_connect_unix(const char *path, int timeout_ms)
 }
 
 /* ipc_connect_inet - connect any socket address with a deadline */
-int ipc_connect_inet(const struct sockaddr *sa, socklen_t salen,
-		     int timeout_ms)
+int ipc_connect_inet(const struct sockaddr *sa, socklen_t salen, int timeout_ms)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int err = 0;
@@ -228,7 +227,7 @@ int ipc_connect_inet(const struct sockaddr *sa, socklen_t salen,
 	if (ipc_set_nonblock(fd, false) < 0)
 		goto fail;
 	return fd;
-fail: {
+fail : {
 	int saved = errno;
 
 	(void)close(fd);
@@ -336,6 +335,7 @@ int ipc_send_fd(int sock, int fd_to_pass, const void *data, size_t len)
 {
 	struct msghdr msg;
 	struct iovec iov;
+
 	union {
 		struct cmsghdr hdr;
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -377,6 +377,7 @@ ssize_t ipc_recv_fd(int sock, int *fd_r, void *data, size_t len)
 {
 	struct msghdr msg;
 	struct iovec iov;
+
 	union {
 		struct cmsghdr hdr;
 		char buf[CMSG_SPACE(sizeof(int))];

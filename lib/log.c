@@ -148,10 +148,10 @@ static void log_write_all(int fd, const char *buf, size_t len)
 /* log_vmsg - format one line and send it to every sink */
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-	static const char *prefix[] = {"", "", "warning: ", "error: ",
-				       "fatal: ", "panic: "};
+	static const char *prefix[] = {
+	    "", "", "warning: ", "error: ", "fatal: ", "panic: "};
 	static const int prio[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING,
-				   LOG_ERR, LOG_CRIT, LOG_CRIT};
+				   LOG_ERR,   LOG_CRIT, LOG_CRIT};
 	int saved_errno = errno;
 	char text[4096];
 	char line[4096 + 512];
@@ -195,12 +195,12 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	errno = saved_errno;
 }
 
-#define LOG_BODY(level)                                                        \
-	do {                                                                   \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
-		log_vmsg(level, fmt, ap);                                      \
-		va_end(ap);                                                    \
+#define LOG_BODY(level)                   \
+	do {                              \
+		va_list ap;               \
+		va_start(ap, fmt);        \
+		log_vmsg(level, fmt, ap); \
+		va_end(ap);               \
 	} while (0)
 
 /* log_debug - log a debug line (only with log_set_debug) */
@@ -256,8 +256,7 @@ void log_escape(struct strbuf *out, const char *data, size_t len)
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)data[i];
 
-		if (c < 0x20 || c >= 0x7f || c == '\\' || c == '[' ||
-		    c == ']')
+		if (c < 0x20 || c >= 0x7f || c == '\\' || c == '[' || c == ']')
 			(void)strbuf_printf_append(out, "\\%03o", c);
 		else
 			(void)strbuf_addch(out, c);

@@ -44,14 +44,38 @@
 #define DAY (86400LL)
 #define BIG (1LL << 50)
 
-#define STR(n, d, doc) {#n, PARAM_STR, d, 0, 0, NULL, OFF(n), doc}
-#define LIST(n, d, doc) {#n, PARAM_LIST, d, 0, 0, NULL, OFF(n), doc}
-#define INT(n, d, lo, hi, doc) {#n, PARAM_INT, d, lo, hi, NULL, OFF(n), doc}
-#define TIME(n, d, lo, hi, doc) {#n, PARAM_TIME, d, lo, hi, NULL, OFF(n), doc}
-#define SIZE(n, d, lo, hi, doc) {#n, PARAM_SIZE, d, lo, hi, NULL, OFF(n), doc}
-#define BOOL(n, d, doc) {#n, PARAM_BOOL, d, 0, 1, NULL, OFF(n), doc}
-#define CHOICE(n, d, c, doc) {#n, PARAM_CHOICE, d, 0, 0, c, OFF(n), doc}
-#define MODE(n, d, doc) {#n, PARAM_MODE, d, 0, 07777, NULL, OFF(n), doc}
+#define STR(n, d, doc)                                    \
+	{                                                 \
+#n, PARAM_STR, d, 0, 0, NULL, OFF(n), doc \
+	}
+#define LIST(n, d, doc)                                    \
+	{                                                  \
+#n, PARAM_LIST, d, 0, 0, NULL, OFF(n), doc \
+	}
+#define INT(n, d, lo, hi, doc)                              \
+	{                                                   \
+#n, PARAM_INT, d, lo, hi, NULL, OFF(n), doc \
+	}
+#define TIME(n, d, lo, hi, doc)                              \
+	{                                                    \
+#n, PARAM_TIME, d, lo, hi, NULL, OFF(n), doc \
+	}
+#define SIZE(n, d, lo, hi, doc)                              \
+	{                                                    \
+#n, PARAM_SIZE, d, lo, hi, NULL, OFF(n), doc \
+	}
+#define BOOL(n, d, doc)                                    \
+	{                                                  \
+#n, PARAM_BOOL, d, 0, 1, NULL, OFF(n), doc \
+	}
+#define CHOICE(n, d, c, doc)                              \
+	{                                                 \
+#n, PARAM_CHOICE, d, 0, 0, c, OFF(n), doc \
+	}
+#define MODE(n, d, doc)                                        \
+	{                                                      \
+#n, PARAM_MODE, d, 0, 07777, NULL, OFF(n), doc \
+	}
 
 const struct param param_table[] = {
     /* Identity and locations. */
@@ -102,8 +126,7 @@ const struct param param_table[] = {
     INT(smtpd_client_auth_failure_limit, "10", 0, 100000,
 	"failed AUTHs per client before 421 (0: no limit)"),
     TIME(anvil_rate_time_unit, "60s", 1, DAY, "time unit of rate limits"),
-    INT(smtpd_recipient_limit, "1000", 1, 1000000,
-	"recipients per message"),
+    INT(smtpd_recipient_limit, "1000", 1, 1000000, "recipients per message"),
     INT(smtpd_hard_error_limit, "20", 1, 1000,
 	"errors before the session is closed"),
     INT(smtpd_soft_error_limit, "10", 0, 1000,
@@ -139,8 +162,7 @@ const struct param param_table[] = {
     TIME(queue_run_delay, "300s", 1, DAY, "how often deferred mail is scanned"),
     TIME(maximal_queue_lifetime, "5d", 0, 100 * DAY,
 	 "age at which undeliverable mail bounces"),
-    TIME(bounce_queue_lifetime, "5d", 0, 100 * DAY,
-	 "the same for bounces"),
+    TIME(bounce_queue_lifetime, "5d", 0, 100 * DAY, "the same for bounces"),
     TIME(delay_warning_time, "0", 0, 100 * DAY,
 	 "send a delay notice after this long (0: never)"),
     INT(qmgr_message_active_limit, "20000", 1, 10000000,
@@ -376,8 +398,8 @@ static void config_fill_derived(struct config *cfg)
 	if (*cfg->raw[i_dom] == '\0') {
 		dot = strchr(cfg->raw[i_host], '.');
 		free(cfg->raw[i_dom]);
-		cfg->raw[i_dom] = xstrdup(dot && dot[1] ? dot + 1
-							: "localdomain");
+		cfg->raw[i_dom] =
+		    xstrdup(dot && dot[1] ? dot + 1 : "localdomain");
 	}
 }
 
@@ -398,13 +420,14 @@ int config_finish(struct config *cfg, struct strbuf *why)
 				      param_table[i].name, error);
 			ret = -1;
 		} else {
-			ret = config_store(cfg, &param_table[i], text->data,
-					   why);
+			ret =
+			    config_store(cfg, &param_table[i], text->data, why);
 		}
 	}
 	if (ret == 0 && cfg->minimal_backoff_time > cfg->maximal_backoff_time) {
-		strbuf_printf(why, "minimal_backoff_time (%llds) exceeds "
-				   "maximal_backoff_time (%llds)",
+		strbuf_printf(why,
+			      "minimal_backoff_time (%llds) exceeds "
+			      "maximal_backoff_time (%llds)",
 			      cfg->minimal_backoff_time,
 			      cfg->maximal_backoff_time);
 		ret = -1;
@@ -508,15 +531,14 @@ void config_format(const struct config *cfg, const struct param *p,
 	case PARAM_STR:
 	case PARAM_LIST:
 	case PARAM_CHOICE:
-		strbuf_cat(out, *(char *const *)field ? *(char *const *)field
-						       : "");
+		strbuf_cat(out,
+			   *(char *const *)field ? *(char *const *)field : "");
 		break;
 	case PARAM_BOOL:
 		strbuf_cat(out, *(const bool *)field ? "yes" : "no");
 		break;
 	case PARAM_MODE:
-		strbuf_printf_append(out, "%04llo",
-				     *(const long long *)field);
+		strbuf_printf_append(out, "%04llo", *(const long long *)field);
 		break;
 	case PARAM_TIME:
 		strbuf_printf_append(out, "%llds", *(const long long *)field);

@@ -94,9 +94,9 @@ struct config {
 	long long proxyd_timeout;
 
 	/* Bookkeeping, indexed like param_table. */
-	char **raw;		/* text as configured, before $ expansion */
-	bool *from_file;	/* set in postern.conf (config show -n) */
-	unsigned unknown_count;	/* unknown parameters seen in the file */
+	char **raw;             /* text as configured, before $ expansion */
+	bool *from_file;        /* set in postern.conf (config show -n) */
+	unsigned unknown_count; /* unknown parameters seen in the file */
 };
 
 enum param_type {
@@ -107,16 +107,16 @@ enum param_type {
 	PARAM_SIZE,
 	PARAM_LIST,
 	PARAM_CHOICE,
-	PARAM_MODE,	/* octal file mode */
+	PARAM_MODE, /* octal file mode */
 };
 
 struct param {
 	const char *name;
 	enum param_type type;
-	const char *def;	/* default as text, before $ expansion */
-	long long min, max;	/* bounds for INT, TIME, SIZE */
-	const char *choices;	/* "a|b|c" for CHOICE */
-	size_t offset;		/* into struct config */
+	const char *def;     /* default as text, before $ expansion */
+	long long min, max;  /* bounds for INT, TIME, SIZE */
+	const char *choices; /* "a|b|c" for CHOICE */
+	size_t offset;       /* into struct config */
 	const char *doc;
 };
 

@@ -69,12 +69,12 @@ struct ev_loop;
 struct server;
 
 struct server_spec {
-	const char *name;		/* program name in logs */
+	const char *name; /* program name in logs */
 	enum server_model model;
-	void (*pre_init)(struct server *srv);	/* optional, privileged */
-	void (*post_init)(struct server *srv);	/* optional, unprivileged */
+	void (*pre_init)(struct server *srv);  /* optional, privileged */
+	void (*post_init)(struct server *srv); /* optional, unprivileged */
 	void (*serve)(struct server *srv, int client_fd);
-	void (*pre_exit)(struct server *srv);	/* optional */
+	void (*pre_exit)(struct server *srv); /* optional */
 };
 
 struct server {
@@ -82,16 +82,16 @@ struct server {
 	struct config cfg;
 	const char *config_dir;
 	const char *service_name;
-	const char *user;		/* NULL: keep the current identity */
+	const char *user; /* NULL: keep the current identity */
 	bool chroot;
-	int listen_fd;			/* -1 when run without master */
-	struct ev_loop *loop;		/* SERVER_MULTI only */
-	int argc;			/* service arguments after "--" */
+	int listen_fd;        /* -1 when run without master */
+	struct ev_loop *loop; /* SERVER_MULTI only */
+	int argc;             /* service arguments after "--" */
 	char **argv;
 	unsigned long clients_served;
 	unsigned clients_active;
 	bool stopping;
-	void *ctx;			/* the daemon's own state */
+	void *ctx; /* the daemon's own state */
 };
 
 NORETURN void server_main(int argc, char **argv,

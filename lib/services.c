@@ -88,8 +88,8 @@ static int services_check_override(const char *name, const char *value,
 }
 
 /* services_parse_line - one logical line into a service definition */
-static int services_parse_line(char *line, int lineno,
-			       struct service_def *svc, const char **error_r)
+static int services_parse_line(char *line, int lineno, struct service_def *svc,
+			       const char **error_r)
 {
 	char **words;
 	size_t n = 0;
@@ -130,8 +130,7 @@ static int services_parse_line(char *line, int lineno,
 		goto bad;
 	}
 	svc->listen = xstrdup(words[2]);
-	if (svc->type != SERVICE_INET &&
-	    !path_is_safe_relative(svc->listen)) {
+	if (svc->type != SERVICE_INET && !path_is_safe_relative(svc->listen)) {
 		err = "a unix or public listen path must be relative to the "
 		      "queue directory, without '..'";
 		goto bad;
@@ -160,8 +159,8 @@ static int services_parse_line(char *line, int lineno,
 		if (strcmp(words[i], "-o") == 0) {
 			char *eq;
 
-			if (i + 1 >= n || (eq = strchr(words[i + 1], '=')) ==
-						  NULL) {
+			if (i + 1 >= n ||
+			    (eq = strchr(words[i + 1], '=')) == NULL) {
 				err = "-o needs name=value";
 				goto bad;
 			}
@@ -169,13 +168,12 @@ static int services_parse_line(char *line, int lineno,
 			if (services_check_override(words[i + 1], eq + 1,
 						    &err) < 0)
 				goto bad;
-			svc->overrides = xreallocarray(
-			    svc->overrides, svc->noverrides + 1,
-			    sizeof(*svc->overrides));
+			svc->overrides =
+			    xreallocarray(svc->overrides, svc->noverrides + 1,
+					  sizeof(*svc->overrides));
 			svc->overrides[svc->noverrides].name =
 			    xstrdup(words[i + 1]);
-			svc->overrides[svc->noverrides].value =
-			    xstrdup(eq + 1);
+			svc->overrides[svc->noverrides].value = xstrdup(eq + 1);
 			svc->noverrides++;
 			i++;
 			continue;
@@ -224,8 +222,8 @@ static int services_add(char *line, int lineno, void *ctx, struct strbuf *why)
 			return -1;
 		}
 	}
-	list->items = xreallocarray(list->items, list->count + 1,
-				    sizeof(*list->items));
+	list->items =
+	    xreallocarray(list->items, list->count + 1, sizeof(*list->items));
 	list->items[list->count++] = svc;
 	return 0;
 }

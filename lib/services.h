@@ -37,9 +37,9 @@ struct service_def {
 	char *listen;
 	char *user;
 	bool chroot;
-	long long maxproc;	/* -1 = default_process_limit */
+	long long maxproc; /* -1 = default_process_limit */
 	char *command;
-	char **args;		/* NULL-terminated, excluding -o pairs */
+	char **args; /* NULL-terminated, excluding -o pairs */
 	size_t nargs;
 	struct service_override *overrides;
 	size_t noverrides;

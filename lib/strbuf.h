@@ -17,10 +17,10 @@
 #include <stdarg.h>
 
 struct strbuf {
-	char *data;	/* always NUL-terminated */
-	size_t len;	/* bytes used, excluding the NUL */
-	size_t cap;	/* bytes allocated, including room for the NUL */
-	size_t max;	/* hard limit on len, 0 = none */
+	char *data; /* always NUL-terminated */
+	size_t len; /* bytes used, excluding the NUL */
+	size_t cap; /* bytes allocated, including room for the NUL */
+	size_t max; /* hard limit on len, 0 = none */
 };
 
 struct strbuf *strbuf_alloc(size_t initial);

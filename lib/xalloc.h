@@ -20,10 +20,10 @@ char *xmemdup(const void *p, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTFLIKE(1, 2);
 
 /* xfree - free *pp and set it to NULL */
-#define xfree(pp)                                                              \
-	do {                                                                   \
-		free(*(pp));                                                   \
-		*(pp) = NULL;                                                  \
+#define xfree(pp)             \
+	do {                  \
+		free(*(pp));  \
+		*(pp) = NULL; \
 	} while (0)
 
 #endif
