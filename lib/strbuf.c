@@ -14,7 +14,9 @@
  *
  *	strbuf_consume() drops n bytes from the front (used for input
  *	buffers); strbuf_export() hands the storage to the caller as a
- *	malloc'ed C string and leaves the buffer empty.
+ *	malloc'ed C string and leaves the buffer released: an embedded
+ *	buffer then needs no strbuf_release(), an allocated one still needs
+ *	strbuf_free(), and either may be appended to again.
  * DIAGNOSTICS
  *	log_panic() on size overflow; log_fatal() when memory runs out.
  */
@@ -72,6 +74,8 @@ void strbuf_set_max(struct strbuf *sb, size_t max)
 /* strbuf_reset - make the buffer empty, keeping its storage */
 void strbuf_reset(struct strbuf *sb)
 {
+	if (sb->data == NULL)
+		(void)strbuf_reserve(sb, 0);
 	sb->len = 0;
 	sb->data[0] = '\0';
 }
@@ -147,6 +151,8 @@ int strbuf_vprintf_append(struct strbuf *sb, const char *fmt, va_list ap)
 	int n;
 	size_t avail;
 
+	if (sb->data == NULL && strbuf_reserve(sb, 0) < 0)
+		return -1;
 	va_copy(copy, ap);
 	avail = sb->cap - sb->len;
 	n = vsnprintf(sb->data + sb->len, avail, fmt, copy);
@@ -206,13 +212,13 @@ void strbuf_consume(struct strbuf *sb, size_t n)
 	sb->data[sb->len] = '\0';
 }
 
-/* strbuf_export - hand over the storage as a C string; buffer is emptied */
+/* strbuf_export - hand over the storage as a C string; the buffer is left
+ * released (nothing to free) but still usable: the next append allocates */
 char *strbuf_export(struct strbuf *sb)
 {
 	char *s = sb->data;
-	size_t max = sb->max;
 
-	strbuf_init(sb, 16);
-	sb->max = max;
+	sb->data = NULL;
+	sb->len = sb->cap = 0;
 	return s;
 }
