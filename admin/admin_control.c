@@ -305,6 +305,30 @@ static int control_signal(struct admin_ctx *ctx, int sig, pid_t *pid_r)
 	return 0;
 }
 
+/* control_process_gone - pid has exited (a zombie counts: it has done
+ * everything it will ever do, and reaping it is its parent's business) */
+static bool control_process_gone(pid_t pid)
+{
+	char path[64];
+	char stat[256];
+	const char *close_paren;
+	FILE *fp;
+	size_t n;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fp = fopen(path, "re")) == NULL)
+		return errno == ENOENT;
+	n = fread(stat, 1, sizeof(stat) - 1, fp);
+	(void)fclose(fp);
+	stat[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	close_paren = strrchr(stat, ')');
+	return close_paren != NULL && close_paren[1] == ' ' &&
+	       close_paren[2] == 'Z';
+}
+
 /* admin_stop - postern stop */
 int admin_stop(struct admin_ctx *ctx, int argc, char **argv)
 {
@@ -319,7 +343,7 @@ int admin_stop(struct admin_ctx *ctx, int argc, char **argv)
 		return rc;
 	for (waited = 0; waited < CONTROL_STOP_WAIT_MS;
 	     waited += CONTROL_POLL_MS) {
-		if (kill(pid, 0) < 0 && errno == ESRCH)
+		if (control_process_gone(pid))
 			break;
 		control_sleep_ms(CONTROL_POLL_MS);
 	}
