@@ -18,6 +18,8 @@ import sys
 import tempfile
 import unittest
 
+from harness import pid_alive
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -390,7 +392,7 @@ class TestControl(AdminTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         r = postern("-c", self.dir, "stop")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertFalse(os.path.exists("/proc/%d" % pid))
+        self.assertFalse(pid_alive(pid))
         r = postern("-c", self.dir, "status")
         self.assertEqual(r.returncode, 3)
         r = postern("-c", self.dir, "stop")
