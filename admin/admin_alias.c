@@ -234,61 +234,17 @@ int admin_alias_del(struct admin_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-/* alias_list - run a list query, with an optional domain operand */
-static int alias_list(struct admin_ctx *ctx, const char *domain_arg,
-		      const char *sql_all, const char *sql_domain)
-{
-	struct admin_domain_limits lim;
-	PGconn *conn = NULL;
-	PGresult *res = NULL;
-	char *domain = NULL;
-	int rc, found;
-
-	if (domain_arg != NULL) {
-		domain = xstrdup(domain_arg);
-		admin_lowercase(domain);
-		if (admin_check_domain(domain) < 0) {
-			free(domain);
-			return admin_fail(ADMIN_EX_DATAERR,
-					  "%s: malformed domain name",
-					  domain_arg);
-		}
-	}
-	if ((rc = admin_db_connect(ctx, &conn)) != 0)
-		goto out;
-	if (domain != NULL) {
-		const char *p[1] = {domain};
-
-		found = admin_domain_get(conn, domain, false, &lim, &rc);
-		if (found == 0)
-			rc = admin_fail(ADMIN_EX_NOUSER, "%s: no such domain",
-					domain);
-		if (found <= 0)
-			goto out;
-		res = admin_sql(conn, &rc, domain, sql_domain, 1, p);
-	} else {
-		res = admin_sql(conn, &rc, "list", sql_all, 0, NULL);
-	}
-	if (res != NULL) {
-		rc = admin_print_rows(ctx, res, false);
-		PQclear(res);
-	}
-out:
-	PQfinish(conn);
-	free(domain);
-	return rc;
-}
-
 /* admin_alias_list - postern alias list [DOMAIN] */
 int admin_alias_list(struct admin_ctx *ctx, int argc, char **argv)
 {
 	if (argc > 2)
 		return admin_usage(ctx, "alias", "list");
-	return alias_list(ctx, argc == 2 ? argv[1] : NULL,
-			  "SELECT address, goto, active FROM alias ORDER BY "
-			  "domain, address",
-			  "SELECT address, goto, active FROM alias WHERE "
-			  "domain = $1 ORDER BY address");
+	return admin_list_rows(
+	    ctx, argc == 2 ? argv[1] : NULL,
+	    "SELECT address, goto, active FROM alias ORDER BY "
+	    "domain, address",
+	    "SELECT address, goto, active FROM alias WHERE "
+	    "domain = $1 ORDER BY address");
 }
 
 /* admin_alias_domain_add - postern alias-domain add ALIAS TARGET */
@@ -389,8 +345,9 @@ int admin_alias_domain_list(struct admin_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return admin_usage(ctx, "alias-domain", "list");
-	return alias_list(ctx, NULL,
-			  "SELECT alias_domain, target_domain, active FROM "
-			  "alias_domain ORDER BY alias_domain",
-			  NULL);
+	return admin_list_rows(
+	    ctx, NULL,
+	    "SELECT alias_domain, target_domain, active FROM "
+	    "alias_domain ORDER BY alias_domain",
+	    NULL);
 }

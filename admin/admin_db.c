@@ -735,3 +735,49 @@ int admin_db_status(struct admin_ctx *ctx, int argc, char **argv)
 	PQfinish(conn);
 	return rc;
 }
+
+/* admin_list_rows - run a list query, with an optional DOMAIN operand
+ * (sql_domain takes it as $1; the domain must exist) */
+int admin_list_rows(struct admin_ctx *ctx, const char *domain_arg,
+		    const char *sql_all, const char *sql_domain)
+{
+	struct admin_domain_limits lim;
+	PGconn *conn = NULL;
+	PGresult *res = NULL;
+	char *domain = NULL;
+	int rc, found;
+
+	if (domain_arg != NULL) {
+		domain = xstrdup(domain_arg);
+		admin_lowercase(domain);
+		if (admin_check_domain(domain) < 0) {
+			free(domain);
+			return admin_fail(ADMIN_EX_DATAERR,
+					  "%s: malformed domain name",
+					  domain_arg);
+		}
+	}
+	if ((rc = admin_db_connect(ctx, &conn)) != 0)
+		goto out;
+	if (domain != NULL) {
+		const char *p[1] = {domain};
+
+		found = admin_domain_get(conn, domain, false, &lim, &rc);
+		if (found == 0)
+			rc = admin_fail(ADMIN_EX_NOUSER, "%s: no such domain",
+					domain);
+		if (found <= 0)
+			goto out;
+		res = admin_sql(conn, &rc, domain, sql_domain, 1, p);
+	} else {
+		res = admin_sql(conn, &rc, "list", sql_all, 0, NULL);
+	}
+	if (res != NULL) {
+		rc = admin_print_rows(ctx, res, false);
+		PQclear(res);
+	}
+out:
+	PQfinish(conn);
+	free(domain);
+	return rc;
+}

@@ -62,4 +62,8 @@ long long admin_ll(PGresult *res, int row, int col);
  * times become JSON booleans, numbers and strings. */
 int admin_print_rows(const struct admin_ctx *ctx, PGresult *res, bool object);
 
+/* admin_list_rows - print a list query's rows, optionally for one DOMAIN */
+int admin_list_rows(struct admin_ctx *ctx, const char *domain_arg,
+		    const char *sql_all, const char *sql_domain);
+
 #endif

@@ -346,57 +346,14 @@ int admin_mailbox_passwd(struct admin_ctx *ctx, int argc, char **argv)
 /* admin_mailbox_list - postern mailbox list [DOMAIN] */
 int admin_mailbox_list(struct admin_ctx *ctx, int argc, char **argv)
 {
-	struct admin_domain_limits lim;
-	PGconn *conn = NULL;
-	PGresult *res;
-	char *domain = NULL;
-	int rc;
-
 	if (argc > 2)
 		return admin_usage(ctx, "mailbox", "list");
-	if (argc == 2) {
-		domain = xstrdup(argv[1]);
-		admin_lowercase(domain);
-		if (admin_check_domain(domain) < 0) {
-			free(domain);
-			return admin_fail(ADMIN_EX_DATAERR,
-					  "%s: malformed domain name", argv[1]);
-		}
-	}
-	if ((rc = admin_db_connect(ctx, &conn)) != 0)
-		goto out;
-	if (domain != NULL) {
-		const char *p[1] = {domain};
-		int found = admin_domain_get(conn, domain, false, &lim, &rc);
-
-		if (found <= 0) {
-			if (found == 0)
-				rc = admin_fail(ADMIN_EX_NOUSER,
-						"%s: no such domain", domain);
-			goto out;
-		}
-		res = admin_sql(conn, &rc, domain,
-				"SELECT " MAILBOX_COLUMNS
-				" FROM mailbox m LEFT JOIN quota2 q ON "
-				"q.username = m.username WHERE m.domain = $1 "
-				"ORDER BY m.username",
-				1, p);
-	} else {
-		res = admin_sql(conn, &rc, "mailbox list",
-				"SELECT " MAILBOX_COLUMNS
-				" FROM mailbox m LEFT JOIN quota2 q ON "
-				"q.username = m.username ORDER BY m.domain, "
-				"m.username",
-				0, NULL);
-	}
-	if (res != NULL) {
-		rc = admin_print_rows(ctx, res, false);
-		PQclear(res);
-	}
-out:
-	PQfinish(conn);
-	free(domain);
-	return rc;
+	return admin_list_rows(
+	    ctx, argc == 2 ? argv[1] : NULL,
+	    "SELECT " MAILBOX_COLUMNS " FROM mailbox m LEFT JOIN quota2 q ON "
+	    "q.username = m.username ORDER BY m.domain, m.username",
+	    "SELECT " MAILBOX_COLUMNS " FROM mailbox m LEFT JOIN quota2 q ON "
+	    "q.username = m.username WHERE m.domain = $1 ORDER BY m.username");
 }
 
 /* admin_mailbox_show - postern mailbox show ADDRESS */
