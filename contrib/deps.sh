@@ -11,7 +11,9 @@ PACKAGES="build-essential pkg-config clang libclang-rt-14-dev
  libssl-dev libpq-dev libsodium-dev libsasl2-dev libsasl2-modules
  check libjansson-dev libcrypt-dev
  postgresql postgresql-client openssl python3 swaks strace
- dovecot-core dovecot-imapd dovecot-pop3d dovecot-pgsql dovecot-lmtpd"
+ dovecot-core dovecot-imapd dovecot-pop3d dovecot-pgsql dovecot-lmtpd
+ libnet-ssleay-perl fail2ban pflogsumm logrotate apparmor systemd
+ clang-tools-14 cppcheck e2fsprogs groff-base"
 
 missing=""
 for p in $PACKAGES; do
