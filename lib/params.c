@@ -125,6 +125,8 @@ const struct param param_table[] = {
 	"AUTH commands per client per time unit (0: no limit)"),
     INT(smtpd_client_auth_failure_limit, "10", 0, 100000,
 	"failed AUTHs per client before 421 (0: no limit)"),
+    LIST(smtpd_client_event_limit_exceptions, "$mynetworks",
+	 "clients exempt from the connection and AUTH limits"),
     TIME(anvil_rate_time_unit, "60s", 1, DAY, "time unit of rate limits"),
     INT(smtpd_recipient_limit, "1000", 1, 1000000, "recipients per message"),
     INT(smtpd_hard_error_limit, "20", 1, 1000,

@@ -16,6 +16,7 @@
  *	  smtpd_check.c  recipient validation (proxyd), relay control
  *	                 (mynetworks), free space (queue_minfree)
  *	  smtpd_cleanup.c  the message's way to cleanup (docs/ipc.md)
+ *	  smtpd_anvil.c  connection and AUTH limits through anvil
  */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -27,6 +28,7 @@
 struct config;
 struct server;
 struct lookup_clnt;
+struct anvil_clnt;
 
 /* RFC 5321 4.5.3.1: limits. */
 #define SMTPD_CMD_LINE_MAX 512   /* command line, CR LF included */
@@ -216,6 +218,10 @@ struct smtpd_session {
 	char *helo; /* NULL until HELO/EHLO */
 	bool esmtp;
 	bool client_trusted; /* in mynetworks: may relay */
+	bool limits_exempt;  /* in smtpd_client_event_limit_exceptions */
+	const char *service; /* services.conf name, for anvil and logs */
+	struct anvil_clnt *anvil;
+	bool anvil_connected; /* anvil counts this connection */
 	enum smtpd_bare bare;
 
 	/* The transaction. */
@@ -289,6 +295,18 @@ int smtpd_check_rcpt(struct smtpd_session *s, const struct smtpd_addr *rcpt,
 int smtpd_check_space(struct smtpd_session *s, unsigned long long size,
 		      struct strbuf *reply);
 int smtpd_net_match(const char *list, const char *addr);
+
+/*
+ * Connection and AUTH limits (smtpd_anvil.c). Each returns 0 to go on,
+ * or -1 after queueing 421 4.7.0 and ending the session (state QUIT).
+ * anvil unreachable: a warning, and 0 (fail open).
+ */
+#define SMTPD_ANVIL_TIMEOUT_MS 10000 /* deadline of one anvil request */
+
+int smtpd_anvil_connect(struct smtpd_session *s);
+int smtpd_anvil_auth(struct smtpd_session *s);
+int smtpd_anvil_auth_failure(struct smtpd_session *s);
+void smtpd_anvil_done(struct smtpd_session *s);
 
 /*
  * The queue file (smtpd_cleanup.c). Requests between open and end get

@@ -77,6 +77,7 @@ void smtpd_session_init(struct smtpd_session *s, const struct config *cfg,
 	strbuf_init(&s->bdat_out, 1024);
 	strbuf_init(&s->scratch, 256);
 	s->last_cmd = "CONNECT";
+	s->service = "smtp";
 	snprintf(s->client_name, sizeof(s->client_name), "unknown");
 	snprintf(s->client_addr, sizeof(s->client_addr), "unknown");
 }
@@ -88,6 +89,7 @@ void smtpd_session_release(struct smtpd_session *s)
 	xfree(&s->helo);
 	if (s->lookup != NULL)
 		lookup_clnt_free(&s->lookup);
+	smtpd_anvil_done(s);
 	smtpd_io_release(&s->io);
 	strbuf_release(&s->sender.addr);
 	strbuf_release(&s->bdat_out);
@@ -181,6 +183,9 @@ void smtpd_set_client(struct smtpd_session *s, int fd, bool lookup)
 	}
 	s->client_trusted =
 	    smtpd_net_match(s->cfg->mynetworks, s->client_addr) == 1;
+	s->limits_exempt =
+	    smtpd_net_match(s->cfg->smtpd_client_event_limit_exceptions,
+			    s->client_addr) == 1;
 }
 
 /* smtpd_client - "NAME[ADDR]", escaped, valid until the next call */
@@ -343,7 +348,8 @@ void smtpd_session_run(struct smtpd_session *s)
 	struct strbuf *line = strbuf_alloc(SMTPD_CMD_LINE_MAX);
 
 	log_info("connect from %s", smtpd_client(s));
-	smtpd_io_reply(&s->io, "220 %s", s->cfg->smtpd_banner);
+	if (smtpd_anvil_connect(s) == 0)
+		smtpd_io_reply(&s->io, "220 %s", s->cfg->smtpd_banner);
 	while (s->state != SMTPD_STATE_QUIT) {
 		int r, flags;
 
@@ -392,6 +398,7 @@ void smtpd_serve(struct server *srv, int fd)
 		wfd = STDOUT_FILENO;
 	smtpd_session_init(s, &srv->cfg, fd, wfd);
 	s->chrooted = srv->chroot;
+	s->service = srv->service_name;
 	smtpd_set_client(s, fd, srv->cfg.smtpd_peername_lookup);
 	smtpd_session_run(s);
 	smtpd_session_release(s);
