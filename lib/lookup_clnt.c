@@ -22,11 +22,9 @@
 #include "sys_defs.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <unistd.h>
 
 #include "attr.h"
-#include "cfg.h"
 #include "ipc.h"
 #include "lookup_clnt.h"
 #include "params.h"
@@ -241,32 +239,4 @@ int lookup_quota_update(struct lookup_clnt *c, const char *user,
 const char *lookup_status_name(int status)
 {
 	return proxyd_status_name(status);
-}
-
-/* lookup_parse_limits - "quota_bytes,quota_messages,used_bytes,used_msgs" */
-int lookup_parse_limits(const char *value, struct lookup_limits *limits)
-{
-	long long v[4];
-	const char *p = value, *err;
-	char field[32];
-	size_t i, len;
-
-	for (i = 0; i < 4; i++) {
-		const char *comma = strchr(p, ',');
-
-		len = comma ? (size_t)(comma - p) : strlen(p);
-		if (len == 0 || len >= sizeof(field) ||
-		    (comma == NULL) != (i == 3))
-			return -1;
-		memcpy(field, p, len);
-		field[len] = '\0';
-		if (cfg_parse_int(field, 0, LLONG_MAX, &v[i], &err) < 0)
-			return -1;
-		p = comma ? comma + 1 : p + len;
-	}
-	limits->quota_bytes = v[0];
-	limits->quota_messages = v[1];
-	limits->used_bytes = v[2];
-	limits->used_messages = v[3];
-	return 0;
 }

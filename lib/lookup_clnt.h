@@ -20,8 +20,11 @@
  *	catch-all, alias domain and recipient_delimiter are resolved by
  *	proxyd), virtual_mailbox_limits (address -> "quota_bytes,
  *	quota_messages,used_bytes,used_messages", see
- *	lookup_parse_limits()), smtpd_sender_login_maps (sender address ->
- *	comma list of SASL logins allowed to use it).
+ *	lookup_parse_limits()), virtual_domain_limits (domain ->
+ *	"quota_bytes,used_bytes": the domain's total quota and what its
+ *	mailboxes use together, see lookup_parse_domain_limits()),
+ *	smtpd_sender_login_maps (sender address -> comma list of SASL
+ *	logins allowed to use it).
  */
 #ifndef POSTERN_LOOKUP_CLNT_H
 #define POSTERN_LOOKUP_CLNT_H
@@ -42,9 +45,16 @@ struct config;
 #define LOOKUP_TABLE_MAILBOXES "virtual_mailbox_maps"
 #define LOOKUP_TABLE_ALIASES "virtual_alias_maps"
 #define LOOKUP_TABLE_LIMITS "virtual_mailbox_limits"
+#define LOOKUP_TABLE_DOMAIN_LIMITS "virtual_domain_limits"
 #define LOOKUP_TABLE_SENDER_LOGINS "smtpd_sender_login_maps"
 
 struct lookup_clnt;
+
+/* A domain's total quota and its mailboxes' usage (0 = unlimited). */
+struct lookup_domain_limits {
+	long long quota_bytes;
+	long long used_bytes;
+};
 
 /* Quota limits and usage of one mailbox (0 limit = unlimited). */
 struct lookup_limits {
@@ -90,5 +100,9 @@ const char *lookup_status_name(int status);
 
 /* lookup_parse_limits - parse a virtual_mailbox_limits value: 0 or -1 */
 int lookup_parse_limits(const char *value, struct lookup_limits *limits);
+
+/* lookup_parse_domain_limits - parse a virtual_domain_limits value */
+int lookup_parse_domain_limits(const char *value,
+			       struct lookup_domain_limits *limits);
 
 #endif

@@ -23,8 +23,8 @@
  *	quota_update: only the virtual_uid account (SO_PEERCRED; in a
  *	developer instance, where every process runs as the invoking
  *	user, that user too) may write; anyone else gets deny. A
- *	successful update drops the user's cached answers, so the limits
- *	table shows the new usage.
+ *	successful update drops the user's and the user's domain's cached
+ *	answers, so the limits tables show the new usage.
  *
  *	Malformed input (bad framing, unknown attributes, a request over
  *	PROXYD_REQUEST_MAX bytes) gets status=bad and a warning; framing
@@ -313,8 +313,13 @@ static void proxyd_quota_done(struct proxyd_job *job, int status,
 	(void)job;
 	(void)value;
 	if (status == LOOKUP_OK) {
-		for (i = 0; i < serve.conf->ntables; i++)
+		const char *at = strrchr(c->key, '@');
+
+		for (i = 0; i < serve.conf->ntables; i++) {
 			proxyd_cache_del(serve.cache, (int)i, c->key);
+			if (at != NULL)
+				proxyd_cache_del(serve.cache, (int)i, at + 1);
+		}
 	}
 	proxyd_request_done(c, status, NULL, NULL);
 }

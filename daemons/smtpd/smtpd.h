@@ -296,6 +296,12 @@ int smtpd_check_space(struct smtpd_session *s, unsigned long long size,
 		      struct strbuf *reply);
 int smtpd_net_match(const char *list, const char *addr);
 
+/* Quota at RCPT (smtpd_quota.c): key is the lowercased address that
+ * smtpd_check_rcpt() found, rcpt the quoted form for the reply. */
+int smtpd_check_quota(struct smtpd_session *s, const char *key,
+		      const char *rcpt, struct strbuf *reply);
+bool smtpd_quota_full(long long limit, long long used, long long size);
+
 /*
  * Connection and AUTH limits (smtpd_anvil.c). Each returns 0 to go on,
  * or -1 after queueing 421 4.7.0 and ending the session (state QUIT).

@@ -200,8 +200,8 @@ int smtpd_check_rcpt(struct smtpd_session *s, const struct smtpd_addr *rcpt,
 	if (r == LOOKUP_OK) {
 		if (rcpt->at == 10 && strncmp(key, "postmaster", 10) == 0)
 			r = LOOKUP_OK;
-		else
-			r = smtpd_check_user(s, key);
+		else if ((r = smtpd_check_user(s, key)) == LOOKUP_OK)
+			status = smtpd_check_quota(s, key, ext.data, reply);
 		if (r == LOOKUP_NOKEY) {
 			(void)strbuf_printf(reply,
 					    "550 5.1.1 <%s>: Recipient address "

@@ -143,16 +143,6 @@ int lookup_quota_update(struct lookup_clnt *clnt, const char *user,
 	return LOOKUP_OK;
 }
 
-/* lookup_parse_limits - "bytes,messages,used_bytes,used_messages" */
-int lookup_parse_limits(const char *value, struct lookup_limits *limits)
-{
-	if (sscanf(value, "%lld,%lld,%lld,%lld", &limits->quota_bytes,
-		   &limits->quota_messages, &limits->used_bytes,
-		   &limits->used_messages) != 4)
-		return -1;
-	return 0;
-}
-
 /* lookup_status_name - names of the answers */
 const char *lookup_status_name(int status)
 {

@@ -14,13 +14,17 @@
  *	Mock lookups: example.com is a local domain with the mailbox
  *	user@example.com and the alias alias@example.com; tempfail.example
  *	and tempfail@example.com fail temporarily; every other domain is
- *	remote.
+ *	remote. For quota at RCPT: mailboxes full@ (bytes), nearly@ (100
+ *	bytes left), msgfull@ (messages) and limfail@ (limits lookup
+ *	fails) of example.com, the alias fwd@ (to full@) and team@ (to
+ *	full@ and user@), and full.example, a domain over its total.
  * DIAGNOSTICS
  *	Check's report; exit status 1 when a test fails.
  */
 #include "sys_defs.h"
 
 #include <check.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,10 +70,31 @@ const char *lookup_status_name(int status)
 	return status == LOOKUP_RETRY ? "retry" : "other";
 }
 
+/* Mock mailboxes with their virtual_mailbox_limits values, and the
+ * virtual_domain_limits of the local domains. */
+static const struct {
+	const char *key;
+	const char *value;
+} mock_limits[] =
+    {
+	{"user@example.com", "0,0,0,0"},
+	{"full@example.com", "1000,0,1000,0"},
+	{"nearly@example.com", "1000,0,900,0"},
+	{"msgfull@example.com", "0,3,10,3"},
+	{"x@full.example", "0,0,50,1"},
+	{"limfail@example.com", NULL}, /* the limits lookup fails */
+},
+  mock_domain_limits[] = {
+      {"example.com", "0,1910"},
+      {"full.example", "50,50"},
+};
+
 /* lookup_query - mock tables */
 int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 		 struct strbuf *value, const char **error_r)
 {
+	size_t i;
+
 	(void)clnt;
 	strbuf_reset(value);
 	*error_r = "mock failure";
@@ -77,15 +102,44 @@ int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 	    strcmp(key, "tempfail@example.com") == 0)
 		return LOOKUP_RETRY;
 	if (strcmp(table, LOOKUP_TABLE_DOMAINS) == 0)
-		return strcmp(key, "example.com") == 0 ? LOOKUP_OK
-						       : LOOKUP_NOKEY;
-	if (strcmp(table, LOOKUP_TABLE_MAILBOXES) == 0)
-		return strcmp(key, "user@example.com") == 0 ? LOOKUP_OK
-							    : LOOKUP_NOKEY;
-	if (strcmp(table, LOOKUP_TABLE_ALIASES) == 0)
-		return strcmp(key, "alias@example.com") == 0 ? LOOKUP_OK
-							     : LOOKUP_NOKEY;
-	return LOOKUP_BAD;
+		return strcmp(key, "example.com") == 0 ||
+			       strcmp(key, "full.example") == 0
+			   ? LOOKUP_OK
+			   : LOOKUP_NOKEY;
+	if (strcmp(table, LOOKUP_TABLE_ALIASES) == 0) {
+		/* alias@: no single target; fwd@: forwards to full@;
+		 * team@: two targets; a mailbox maps to itself */
+		if (strcmp(key, "alias@example.com") == 0)
+			return LOOKUP_OK;
+		if (strcmp(key, "fwd@example.com") == 0)
+			return strbuf_copy(value, "Full@example.com"),
+			       LOOKUP_OK;
+		if (strcmp(key, "team@example.com") == 0)
+			return strbuf_copy(value, "full@example.com,"
+						  "user@example.com"),
+			       LOOKUP_OK;
+	}
+	for (i = 0; i < ARRAY_LEN(mock_limits); i++) {
+		if (strcmp(key, mock_limits[i].key) != 0)
+			continue;
+		if (strcmp(table, LOOKUP_TABLE_LIMITS) == 0) {
+			if (mock_limits[i].value == NULL)
+				return LOOKUP_RETRY;
+			strbuf_copy(value, mock_limits[i].value);
+		} else {
+			strbuf_copy(value, key);
+		}
+		return LOOKUP_OK;
+	}
+	if (strcmp(table, LOOKUP_TABLE_DOMAIN_LIMITS) == 0) {
+		for (i = 0; i < ARRAY_LEN(mock_domain_limits); i++) {
+			if (strcmp(key, mock_domain_limits[i].key) == 0) {
+				strbuf_copy(value, mock_domain_limits[i].value);
+				return LOOKUP_OK;
+			}
+		}
+	}
+	return LOOKUP_NOKEY;
 }
 
 /* cleanup_clnt_open - mock */
@@ -612,6 +666,21 @@ static const struct session_case session_cases[] = {
      false,
      "220 250 250 250 552 503 250",
      0},
+    {"quota",
+     EHLO MAIL "RCPT TO:<full@example.com>\r\nRCPT TO:<nearly@example.com>\r\n"
+	       "RCPT TO:<msgfull@example.com>\r\nRCPT TO:<fwd@example.com>\r\n"
+	       "RCPT TO:<team@example.com>\r\nRCPT TO:<x@full.example>\r\n"
+	       "RCPT TO:<limfail@example.com>\r\n"
+	       "RCPT TO:<postmaster@full.example>\r\nRSET\r\n"
+	       "MAIL FROM:<a@b.example> SIZE=101\r\n"
+	       "RCPT TO:<nearly@example.com>\r\nRSET\r\n"
+	       "MAIL FROM:<a@b.example> SIZE=100\r\n"
+	       "RCPT TO:<nearly@example.com>\r\n",
+     0,
+     {NULL},
+     false,
+     "220 250 250 452 250 452 452 250 452 451 250 250 250 452 250 250 250",
+     0},
     {"pipelining",
      EHLO MAIL RCPT "RCPT TO:<alias@example.com>\r\nDATA\r\n"
 		    "x\r\n.\r\n" MAIL RCPT "DATA\r\ny\r\n.\r\n"
@@ -717,6 +786,39 @@ START_TEST(test_cleanup_failures)
 
 END_TEST
 
+/* test_quota - the RCPT quota replies and the decision they rest on */
+START_TEST(test_quota)
+{
+	static const char script[] = EHLO MAIL "RCPT TO:<Full@example.com>\r\n"
+					       "RCPT TO:<x@full.example>\r\n";
+	struct strbuf codes, full;
+
+	strbuf_init(&codes, 64);
+	strbuf_init(&full, 1024);
+	run_session(script, sizeof(script) - 1, NULL, true, &codes, &full);
+	ck_assert_str_eq(codes.data, "220 250 250 452 452");
+	ck_assert_msg(strstr(full.data, "452 4.2.2 <Full@example.com>: "
+					"Mailbox full\r\n") != NULL,
+		      "%s", full.data);
+	ck_assert_msg(strstr(full.data, "452 4.2.2 <x@full.example>: Domain "
+					"quota exceeded\r\n") != NULL,
+		      "%s", full.data);
+	strbuf_release(&codes);
+	strbuf_release(&full);
+	/* limit, used, size: 0 is unlimited; used == limit is full */
+	ck_assert(!smtpd_quota_full(0, 1000000, 1000000));
+	ck_assert(!smtpd_quota_full(1000, 0, 0));
+	ck_assert(!smtpd_quota_full(1000, 900, 100));
+	ck_assert(smtpd_quota_full(1000, 900, 101));
+	ck_assert(smtpd_quota_full(1000, 1000, 0));
+	ck_assert(smtpd_quota_full(1000, 5000, 0));
+	ck_assert(smtpd_quota_full(1000, 0, 1001));
+	ck_assert(!smtpd_quota_full(LLONG_MAX, LLONG_MAX - 1, 1));
+	ck_assert(smtpd_quota_full(LLONG_MAX, 1, LLONG_MAX));
+}
+
+END_TEST
+
 /* capture_line - the log capture hook keeps every line */
 static struct strbuf captured;
 
@@ -783,6 +885,7 @@ static Suite *cmd_suite(void)
 	tcase_add_test(tc, test_content);
 	tcase_add_test(tc, test_cleanup_failures);
 	tcase_add_test(tc, test_log_lines);
+	tcase_add_test(tc, test_quota);
 	suite_add_tcase(s, tc);
 	return s;
 }
