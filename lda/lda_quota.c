@@ -22,13 +22,24 @@
  *	                                          5.2.2 when
  *	                                          quota_exceeded_action =
  *	                                          bounce
+ *	  S larger than the domain's total quota  bounce 5.2.2
+ *	  domain usage + S over its total quota   defer 4.2.2 (or bounce,
+ *	                                          as above)
  *	  a limits lookup failure                 defer 4.3.0
+ *
+ *	The domain's total and usage come from virtual_domain_limits
+ *	(the sum of its mailboxes' quota2 usage); a proxyd.conf without
+ *	that table has no domain totals.
  *
  *	A limit of 0 means unlimited; maildirsize is kept all the same,
  *	so Dovecot and `postern quota` see the usage.
  *
- *	commit: appends "S 1" to maildirsize (one O_APPEND write) and
- *	reports the delivery to proxyd (quota2 mirror). Neither can undo
+ *	An accepted message leaves check holding the shared maildirsize
+ *	lock (maildir_quota_lock()), so no recount runs between its link
+ *	into new/ and its line in the file.
+ *
+ *	commit: appends "S 1" to maildirsize (one O_APPEND write), drops
+ *	the lock and reports the delivery to proxyd (quota2 mirror). Neither can undo
  *	a delivery that has happened; failures are logged.
  * DIAGNOSTICS
  *	Warnings for a failing maildirsize update or quota2 report.
@@ -86,14 +97,58 @@ static enum deliver_status lda_quota_limits(struct lda_quota *lq,
 	return DELIVER_DEFER;
 }
 
+/* lda_quota_domain - the domain's total quota and usage from proxyd
+ * (a proxyd.conf without virtual_domain_limits: none) */
+static enum deliver_status lda_quota_domain(struct lda_quota *lq,
+					    struct lookup_domain_limits *dom,
+					    struct maildir_result *res)
+{
+	struct strbuf *value = strbuf_alloc(64);
+	const char *err = "", *at = strrchr(lq->user, '@');
+	int r = LOOKUP_NOKEY;
+
+	memset(dom, 0, sizeof(*dom));
+	if (at != NULL)
+		r = lookup_query(lq->ctx->lookup, LOOKUP_TABLE_DOMAIN_LIMITS,
+				 at + 1, value, &err);
+	if (r == LOOKUP_OK &&
+	    lookup_parse_domain_limits(value->data, dom) < 0) {
+		maildir_result_set(res, DELIVER_DEFER, "4.3.0",
+				   "malformed domain quota from proxyd");
+		strbuf_free(&value);
+		return DELIVER_DEFER;
+	}
+	strbuf_free(&value);
+	if (r == LOOKUP_OK || r == LOOKUP_NOKEY || r == LOOKUP_DENY)
+		return DELIVER_OK;
+	maildir_result_set(res, DELIVER_DEFER, "4.3.0",
+			   "domain quota lookup failed (%s): %s",
+			   lookup_status_name(r), err ? err : "");
+	return DELIVER_DEFER;
+}
+
+/* lda_quota_full - over quota: defer 4.2.2, or bounce 5.2.2 when
+ * quota_exceeded_action = bounce */
+static enum deliver_status lda_quota_full(struct lda_quota *lq,
+					  struct maildir_result *res,
+					  const char *what)
+{
+	bool bounce =
+	    strcmp(lq->ctx->cfg->quota_exceeded_action, "bounce") == 0;
+
+	maildir_result_set(res, bounce ? DELIVER_BOUNCE : DELIVER_DEFER,
+			   bounce ? "5.2.2" : "4.2.2", "%s", what);
+	return res->status;
+}
+
 /* lda_quota_check - may this message of size bytes enter new/? */
 enum deliver_status lda_quota_check(void *hook_ctx, int maildir_fd,
 				    long long size, struct maildir_result *res)
 {
 	struct lda_quota *lq = hook_ctx;
+	struct lookup_domain_limits dom;
 	struct lookup_limits lim;
 	struct maildir_quota q;
-	bool bounce;
 
 	if (lda_quota_limits(lq, &lim, res) != DELIVER_OK)
 		return DELIVER_DEFER;
@@ -114,23 +169,44 @@ enum deliver_status lda_quota_check(void *hook_ctx, int maildir_fd,
 		return DELIVER_BOUNCE;
 	}
 	if (maildir_quota_over(&q, size, 1)) {
-		bounce =
-		    strcmp(lq->ctx->cfg->quota_exceeded_action, "bounce") == 0;
+		struct strbuf *why = strbuf_alloc(128);
+
 		if (q.limit_bytes > 0 && q.bytes + size > q.limit_bytes)
-			maildir_result_set(
-			    res, bounce ? DELIVER_BOUNCE : DELIVER_DEFER,
-			    bounce ? "5.2.2" : "4.2.2",
-			    "mailbox full: %lld of %lld bytes used, message "
-			    "of %lld bytes",
-			    q.bytes, q.limit_bytes, size);
+			strbuf_printf(why,
+				      "mailbox full: %lld of %lld bytes used, "
+				      "message of %lld bytes",
+				      q.bytes, q.limit_bytes, size);
 		else
-			maildir_result_set(
-			    res, bounce ? DELIVER_BOUNCE : DELIVER_DEFER,
-			    bounce ? "5.2.2" : "4.2.2",
-			    "mailbox full: %lld of %lld messages", q.count,
-			    q.limit_count);
+			strbuf_printf(why,
+				      "mailbox full: %lld of %lld messages",
+				      q.count, q.limit_count);
+		lda_quota_full(lq, res, why->data);
+		strbuf_free(&why);
 		return res->status;
 	}
+	if (lda_quota_domain(lq, &dom, res) != DELIVER_OK)
+		return DELIVER_DEFER;
+	if (dom.quota_bytes > 0 && size > dom.quota_bytes) {
+		maildir_result_set(res, DELIVER_BOUNCE, "5.2.2",
+				   "message of %lld bytes is larger than the "
+				   "domain's total quota of %lld bytes",
+				   size, dom.quota_bytes);
+		return DELIVER_BOUNCE;
+	}
+	if (dom.quota_bytes > 0 && dom.used_bytes + size > dom.quota_bytes) {
+		struct strbuf *why = strbuf_alloc(128);
+
+		strbuf_printf(why,
+			      "domain quota exceeded: %lld of %lld bytes used, "
+			      "message of %lld bytes",
+			      dom.used_bytes, dom.quota_bytes, size);
+		lda_quota_full(lq, res, why->data);
+		strbuf_free(&why);
+		return res->status;
+	}
+	/* Held until commit appended the line (or the Maildir is closed). */
+	if (maildir_quota_lock(maildir_fd, false) < 0)
+		goto fail;
 	return DELIVER_OK;
 fail : {
 	int err = errno;
@@ -157,6 +233,7 @@ void lda_quota_commit(void *hook_ctx, int maildir_fd,
 			 MAILDIR_QUOTA_FILE);
 		strbuf_free(&prefix);
 	}
+	maildir_quota_unlock(maildir_fd);
 	r = lookup_quota_update(lq->ctx->lookup, lq->user, res->size, 1, &err);
 	if (r != LOOKUP_OK) {
 		prefix = lda_quota_prefix(lq);

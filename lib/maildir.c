@@ -47,7 +47,16 @@
  *	temporary name and renamed over) when it is missing, holds a NUL
  *	or a malformed line, reaches 5120 bytes, sums to a negative total,
  *	or is over a limit with more than one delta line or older than 15
- *	minutes. A scan during which a directory changed is not written.
+ *	minutes. A scan during which a directory changed is not written;
+ *	a written one is made durable (fsync, rename, fsync of the Maildir
+ *	root).
+ *
+ *	Concurrent writers: a recalculation holds an exclusive flock() on
+ *	the Maildir root directory while it counts and replaces the file;
+ *	a delivery takes the shared lock (maildir_quota_lock()) before its
+ *	file enters new/ and drops it after its line is appended. So every
+ *	message is either counted by a recalculation or appended after it,
+ *	never both and never neither.
  *
  *	Whatever fails after the tmp file exists removes it again. Callers
  *	should ignore SIGXFSZ so that a file size limit is an EFBIG error.
@@ -68,6 +77,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -905,6 +915,8 @@ static int maildir_quota_write(int maildir_fd, const struct maildir_quota *q)
 	if (close(fd) < 0 ||
 	    renameat(maildir_fd, tmp->data, maildir_fd, MAILDIR_QUOTA_FILE) < 0)
 		goto unlink;
+	if (file_fsync_dirfd(maildir_fd) < 0)
+		goto out;
 	ret = 0;
 	goto out;
 unlink:
@@ -919,20 +931,37 @@ out:
 	return ret;
 }
 
-/* maildir_quota_recalc - recount the Maildir and rewrite maildirsize */
-int maildir_quota_recalc(int maildir_fd, long long limit_bytes,
-			 long long limit_count, struct maildir_quota *q)
+/* maildir_quota_lock - flock the Maildir root: shared (a delivery
+ * between new/ and its appended line) or exclusive (a recount) */
+int maildir_quota_lock(int maildir_fd, bool exclusive)
+{
+	int r;
+
+	do {
+		r = flock(maildir_fd, exclusive ? LOCK_EX : LOCK_SH);
+	} while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* maildir_quota_unlock - drop the lock (keeping errno) */
+void maildir_quota_unlock(int maildir_fd)
+{
+	int saved = errno;
+
+	(void)flock(maildir_fd, LOCK_UN);
+	errno = saved;
+}
+
+/* maildir_quota_count - sum the Maildir and its .Folders into q */
+static int maildir_quota_count(int maildir_fd, struct maildir_quota *q,
+			       bool *changed)
 {
 	struct dirent *de;
 	struct stat sb;
-	bool changed = false;
 	DIR *d;
 	int fd, box;
 
-	memset(q, 0, sizeof(*q));
-	q->limit_bytes = limit_bytes;
-	q->limit_count = limit_count;
-	if (maildir_quota_scan_box(maildir_fd, q, &changed) < 0)
+	if (maildir_quota_scan_box(maildir_fd, q, changed) < 0)
 		return -1;
 	/* Maildir++ folders: .Sent/, .Trash/, ... beside tmp/new/cur. */
 	fd = openat(maildir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -953,19 +982,42 @@ int maildir_quota_recalc(int maildir_fd, long long limit_bytes,
 			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (box < 0)
 			continue;
-		if (maildir_quota_scan_box(box, q, &changed) < 0) {
+		if (maildir_quota_scan_box(box, q, changed) < 0) {
+			int saved = errno;
+
 			(void)close(box);
 			closedir(d);
+			errno = saved;
 			return -1;
 		}
 		(void)close(box);
 	}
 	closedir(d);
-	/* A directory changed under us: the sum may be off; keep the old
-	 * file and let the next delivery try again (as Dovecot does). */
-	if (changed)
-		return 0;
-	return maildir_quota_write(maildir_fd, q);
+	return 0;
+}
+
+/* maildir_quota_recalc - recount the Maildir and rewrite maildirsize */
+int maildir_quota_recalc(int maildir_fd, long long limit_bytes,
+			 long long limit_count, struct maildir_quota *q)
+{
+	bool changed = false;
+	int ret;
+
+	memset(q, 0, sizeof(*q));
+	q->limit_bytes = limit_bytes;
+	q->limit_count = limit_count;
+	if (maildir_quota_lock(maildir_fd, true) < 0)
+		return -1;
+	ret = maildir_quota_count(maildir_fd, q, &changed);
+	/* A directory changed under us (Dovecot moving new/ to cur/): the
+	 * sum may be off; keep the old file and let the next delivery try
+	 * again (as Dovecot does). */
+	if (ret == 0 && !changed) {
+		ret = maildir_quota_write(maildir_fd, q);
+		q->rewritten = ret == 0;
+	}
+	maildir_quota_unlock(maildir_fd);
+	return ret;
 }
 
 /* maildir_quota_append - add "bytes count\n" with one O_APPEND write */

@@ -73,10 +73,14 @@ enum deliver_status maildir_deliver(int base_fd, const char *mailbox,
  * than one delta line or older than 15 minutes), -1 on a system error.
  * maildir_quota_recalc() sums new/ and cur/ of the Maildir and of its
  * .Folder subdirectories (",S=" from names, else stat), and replaces
- * the file (temporary name, rename) unless a directory changed during
- * the scan; q gets the result either way. maildir_quota_append() adds
- * one "bytes count" line with a single O_APPEND write; a missing file
- * is left missing (the next check rebuilds it).
+ * the file (temporary name, fsync, rename, fsync of the directory)
+ * unless a directory changed during the scan (rewritten tells); q gets
+ * the count either way. It holds an exclusive flock() on maildir_fd
+ * meanwhile. maildir_quota_append() adds one "bytes count" line with a
+ * single O_APPEND write; a missing file is left missing (the next check
+ * rebuilds it). A delivery holds maildir_quota_lock(fd, false) from
+ * before its link into new/ until its line is appended, so a recount
+ * never counts a message twice or misses it.
  */
 #define MAILDIR_QUOTA_FILE "maildirsize"
 #define MAILDIR_QUOTA_FILE_MAX 5120
@@ -89,12 +93,15 @@ struct maildir_quota {
 	long long count;
 	int lines; /* lines after the header */
 	bool need_recalc;
+	bool rewritten; /* maildir_quota_recalc() replaced the file */
 };
 
 int maildir_quota_read(int maildir_fd, struct maildir_quota *q);
 int maildir_quota_recalc(int maildir_fd, long long limit_bytes,
 			 long long limit_count, struct maildir_quota *q);
 int maildir_quota_append(int maildir_fd, long long bytes, long long count);
+int maildir_quota_lock(int maildir_fd, bool exclusive);
+void maildir_quota_unlock(int maildir_fd);
 bool maildir_quota_over(const struct maildir_quota *q, long long add_bytes,
 			long long add_count);
 long long maildir_name_size(const char *name);

@@ -17,7 +17,9 @@
  *	75, 77) with a real postern.conf and the message on standard input;
  *	quota: maildirsize kept, over quota deferred 4.2.2 (or bounced with
  *	quota_exceeded_action = bounce), a message larger than the quota
- *	bounced 5.2.2, a message-count limit, a failing limits lookup.
+ *	bounced 5.2.2, a message-count limit, a failing limits lookup,
+ *	a domain's total quota (deferred 4.2.2, larger than it bounced
+ *	5.2.2, a failing lookup deferred 4.3.0).
  * DIAGNOSTICS
  *	Check's report; exit status 1 when a test fails.
  */
@@ -57,6 +59,11 @@ static const struct {
     {LOOKUP_TABLE_LIMITS, "n@example.com", LOOKUP_OK, "0,2,0,0"},
     {LOOKUP_TABLE_LIMITS, "limfail@example.com", LOOKUP_RETRY, NULL},
     {LOOKUP_TABLE_LIMITS, "a@example.com", LOOKUP_OK, "0,0,0,0"},
+    {LOOKUP_TABLE_LIMITS, "d@dom.example", LOOKUP_OK, "0,0,0,0"},
+    {LOOKUP_TABLE_LIMITS, "d@domfail.example", LOOKUP_OK, "0,0,0,0"},
+    {LOOKUP_TABLE_DOMAIN_LIMITS, "example.com", LOOKUP_OK, "0,100"},
+    {LOOKUP_TABLE_DOMAIN_LIMITS, "dom.example", LOOKUP_OK, "1000,700"},
+    {LOOKUP_TABLE_DOMAIN_LIMITS, "domfail.example", LOOKUP_RETRY, NULL},
 };
 
 /* What lookup_quota_update() was last told. */
@@ -72,6 +79,8 @@ static const struct {
     {"n@example.com", LOOKUP_OK, "example.com/n/"},
     {"limfail@example.com", LOOKUP_OK, "example.com/limfail/"},
     {"a@example.com", LOOKUP_OK, "example.com/a/"},
+    {"d@dom.example", LOOKUP_OK, "dom.example/d/"},
+    {"d@domfail.example", LOOKUP_OK, "domfail.example/d/"},
     {"b@example.com", LOOKUP_OK, "example.com/b"},
     {"retry@example.com", LOOKUP_RETRY, NULL},
     {"deny@example.com", LOOKUP_DENY, NULL},
@@ -103,9 +112,11 @@ int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 	size_t i;
 
 	ck_assert_ptr_eq(clnt, (struct lookup_clnt *)&fake_clnt);
-	if (strcmp(table, LOOKUP_TABLE_LIMITS) == 0) {
+	if (strcmp(table, LOOKUP_TABLE_LIMITS) == 0 ||
+	    strcmp(table, LOOKUP_TABLE_DOMAIN_LIMITS) == 0) {
 		for (i = 0; i < ARRAY_LEN(fake_limits); i++) {
-			if (strcmp(fake_limits[i].key, key) != 0)
+			if (strcmp(fake_limits[i].table, table) != 0 ||
+			    strcmp(fake_limits[i].key, key) != 0)
 				continue;
 			if (fake_limits[i].status == LOOKUP_OK)
 				strbuf_copy(value, fake_limits[i].value);
@@ -449,6 +460,29 @@ START_TEST(test_quota)
 	got = read_rel_file("mail/example.com/a/maildirsize");
 	ck_assert_int_eq(strncmp(got->data, "0S\n", 3), 0);
 	strbuf_free(&got);
+
+	/* Domain total 1000 bytes, 700 used: 200 fits, 400 is deferred,
+	 * 1100 is larger than it all; the domain lookup fails: defer. */
+	ck_assert_int_eq(
+	    config_set(&cfg, "quota_exceeded_action", "defer", &err), 0);
+	deliver_one(&ctx, "d@dom.example", 200, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_OK);
+	deliver_request_release(&req);
+	deliver_one(&ctx, "d@dom.example", 400, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_DEFER);
+	ck_assert_str_eq(req.rcpt[0].dsn, "4.2.2");
+	ck_assert_ptr_nonnull(
+	    strstr(req.rcpt[0].reason, "domain quota exceeded"));
+	deliver_request_release(&req);
+	deliver_one(&ctx, "d@dom.example", 1100, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_BOUNCE);
+	ck_assert_str_eq(req.rcpt[0].dsn, "5.2.2");
+	deliver_request_release(&req);
+	ck_assert_int_eq(count_new("dom.example/d", NULL), 1);
+	deliver_one(&ctx, "d@domfail.example", 10, &req);
+	ck_assert_int_eq(req.rcpt[0].status, DELIVER_DEFER);
+	ck_assert_str_eq(req.rcpt[0].dsn, "4.3.0");
+	deliver_request_release(&req);
 
 	/* The limits lookup fails: defer, nothing delivered. */
 	deliver_one(&ctx, "limfail@example.com", 10, &req);

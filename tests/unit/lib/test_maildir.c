@@ -15,7 +15,8 @@
  *	and a full file system (a 64 KiB tmpfs in a private mount
  *	namespace, 4.3.1) deferring with tmp/ left empty; the quota hooks;
  *	maildirsize: ",S=" from names, parsing and the recalculation rules,
- *	a recount over new/, cur/ and .Folders (tmp/ ignored), appends, and
+ *	a recount over new/, cur/ and .Folders (tmp/ ignored), appends, the
+ *	shared and exclusive maildirsize locks, and
  *	4 concurrent writers leaving it equal to a full recount.
  *	Every test works in its own mkdtemp directory under /tmp.
  * DIAGNOSTICS
@@ -33,6 +34,7 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -888,6 +890,7 @@ START_TEST(test_quota_recalc)
 	write_rel("r/cur/2.M2P2.h:2,", "12345", 5);
 	write_rel("r/tmp/3.M3P3.h", "123456789", 9);
 	ck_assert_int_eq(maildir_quota_recalc(md, 100000, 50, &q), 0);
+	ck_assert(q.rewritten);
 	ck_assert_int_eq(q.bytes, total + 100 + 5);
 	ck_assert_int_eq(q.count, 5);
 	got = read_file("r/maildirsize");
@@ -913,6 +916,21 @@ START_TEST(test_quota_recalc)
 	ck_assert_int_eq(strncmp(got->data, "0S\n", 3), 0);
 	strbuf_free(&got);
 	strbuf_free(&want);
+	/* A delivery's shared lock keeps a recount (exclusive) out, not
+	 * another delivery; the recount leaves no lock behind. */
+	{
+		int other = open_rel("r");
+
+		ck_assert_int_eq(maildir_quota_lock(md, false), 0);
+		ck_assert_int_eq(flock(other, LOCK_EX | LOCK_NB), -1);
+		ck_assert_int_eq(errno, EWOULDBLOCK);
+		ck_assert_int_eq(flock(other, LOCK_SH | LOCK_NB), 0);
+		ck_assert_int_eq(flock(other, LOCK_UN), 0);
+		maildir_quota_unlock(md);
+		ck_assert_int_eq(flock(other, LOCK_EX | LOCK_NB), 0);
+		ck_assert_int_eq(flock(other, LOCK_UN), 0);
+		(void)close(other);
+	}
 	(void)close(md);
 }
 
