@@ -135,6 +135,10 @@ int admin_alias_domain_del(struct admin_ctx *ctx, int argc, char **argv);
 int admin_alias_domain_list(struct admin_ctx *ctx, int argc, char **argv);
 int admin_lookup(struct admin_ctx *ctx, int argc, char **argv);
 
+/* admin_quota.c */
+int admin_quota_show(struct admin_ctx *ctx, int argc, char **argv);
+int admin_quota_recalc(struct admin_ctx *ctx, int argc, char **argv);
+
 /* admin_queue.c */
 int admin_queue_list(struct admin_ctx *ctx, int argc, char **argv);
 int admin_queue_show(struct admin_ctx *ctx, int argc, char **argv);

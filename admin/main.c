@@ -85,6 +85,8 @@ static const struct admin_verb admin_verbs[] = {
     {"alias-domain", "del", admin_alias_domain_del, "ALIAS_DOMAIN", false},
     {"alias-domain", "list", admin_alias_domain_list, "[--json]", false},
     {"lookup", NULL, admin_lookup, "TABLE KEY [--json]", true},
+    {"quota", "show", admin_quota_show, "ADDRESS|DOMAIN [--json]", true},
+    {"quota", "recalc", admin_quota_recalc, "ADDRESS [--json]", true},
     {"queue", "list", admin_queue_list, "[--json]", true},
     {"queue", "show", admin_queue_show, "ID [--json]", true},
     {"queue", "flush", admin_queue_flush, "[ID]", true},
