@@ -8,7 +8,8 @@
  *	exactly as smtpd, cleanup and the LDA do (lookup_clnt), and prints
  *	the value found. TABLE is one of the tables proxyd.conf names
  *	(virtual_mailbox_domains, virtual_mailbox_maps, virtual_alias_maps,
- *	virtual_mailbox_limits, smtpd_sender_login_maps). With --json it
+ *	virtual_mailbox_limits, virtual_domain_limits,
+ *	smtpd_sender_login_maps). With --json it
  *	prints {"table", "key", "status", "value"}.
  * DIAGNOSTICS
  *	Exit 0 found, 1 not found, 75 temporary failure (proxyd or the
