@@ -583,11 +583,13 @@ class FullFileSystemCase(FaultCase):
 
     def park(self, rcpt_user, seqs):
         """Messages for a mailbox owned by root 0700: deferred, queued."""
+        rcpt = "%s@%s" % (rcpt_user, DOMAIN)
+        self.inst.postern("mailbox", "add", rcpt, "--password-stdin",
+                          input="pw\n")
         mdir = self.inst.path("mail", DOMAIN, rcpt_user)
         os.makedirs(mdir, exist_ok=True)
         os.chown(mdir, 0, 0)
         os.chmod(mdir, 0o700)
-        rcpt = "%s@%s" % (rcpt_user, DOMAIN)
         qids = {s: send_one(self.inst, s, rcpt) for s in seqs}
         for qid in qids.values():
             wait_for(lambda: "%s: to=<%s>" % (qid, rcpt) in self.inst.log()
