@@ -15,8 +15,15 @@ its pid whatever happens.
 - Dovecot's quota (GETQUOTAROOT, the maildir backend reading the LDA's
   maildirsize) reports the usage the quota2 mirror holds; after an IMAP
   expunge, quota_clone has written the lower usage into quota2;
+- a mailbox at its message limit is refused at RCPT with 452 4.2.2;
+  after an IMAP expunge, quota_clone lowers quota2 and RCPT is accepted
+  again (proxyd's cache_ttl is 1 s here, so that takes a second, not a
+  minute);
 - delivery through Dovecot's LMTP socket (the documented option) counts
   in maildirsize and quota2 too.
+
+Dovecot's delays after a wrong password (auth_failure_delay, the anvil
+auth penalty) are off in this test's local.conf.
 """
 
 import email
