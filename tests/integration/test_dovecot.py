@@ -92,12 +92,24 @@ class DovecotTest(unittest.TestCase):
     def setUpClass(cls):
         cls.inst = Instance(embedded_db=True, smtp=True)
         cls.addClassCleanup(cls.inst.destroy)
+        # Quota changes made by Dovecot reach smtpd through proxyd, whose
+        # answers are cached for cache_ttl (60 s by default).
+        cls.set_proxyd("cache_ttl", "1")
         cls.inst.start()
         cls.inst.postern("domain", "add", DOMAIN)
         cls.imap_port = free_port()
         cls.pop3_port = free_port()
         cls.conf = cls.render_config()
         cls.start_dovecot()
+
+    @classmethod
+    def set_proxyd(cls, name, value):
+        """Set name = value in proxyd.conf."""
+        with open(cls.inst.path("proxyd.conf")) as f:
+            lines = [l for l in f.read().splitlines()
+                     if not re.match(r"%s\s*=" % name, l)]
+        lines.append("%s = %s" % (name, value))
+        cls.inst._write("proxyd.conf", "\n".join(lines) + "\n")
 
     # ---- the private Dovecot ------------------------------------------
 
@@ -411,6 +423,53 @@ class DovecotTest(unittest.TestCase):
         r = self.doveadm("quota", "get", "-u", user)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"MESSAGE\s+2\s+100\b")
+        self.assert_dovecot_log_clean()
+
+    def rcpt_reply(self, rcpt):
+        """(code, text) of RCPT TO:<rcpt> in a fresh SMTP session."""
+        conn = smtplib.SMTP("127.0.0.1", self.inst.smtp_port, timeout=60)
+        try:
+            conn.ehlo("client.example")
+            conn.mail(SENDER)
+            code, text = conn.rcpt(rcpt)
+        finally:
+            conn.quit()
+        return code, text.decode(errors="replace")
+
+    def test_expunge_reopens_a_full_mailbox_at_rcpt(self):
+        user = self.add_mailbox("full", "full pass 7", "--quota", "1M",
+                                "--quota-messages", "2")
+        for n in range(2):
+            self.send(user, make_message("full%d" % n, user))
+            self.wait_delivered(user, n + 1)
+        used = self.maildir_usage(user)
+        wait_for(lambda: self.quota2(user) == used, 30,
+                 "quota2 of %s to be %r" % (user, used))
+        code, text = self.rcpt_reply(user)
+        self.assertEqual((code, text), (452, "4.2.2 <%s>: Mailbox full"
+                                        % user))
+        self.assertRegex(self.inst.log(),
+                         r"NOQUEUE: reject: RCPT from [^:]*: 452 4\.2\.2 "
+                         r"<%s>: Mailbox full;" % re.escape(user))
+        m = self.imap(user, "full pass 7")
+        self.assertEqual(self.getquotaroot(m)["MESSAGE"], (2, 2))
+
+        # Dovecot frees a message; quota_clone tells the database, and
+        # smtpd accepts again (once proxyd's cached answer expires).
+        m.select("INBOX")
+        m.store("1", "+FLAGS", "\\Deleted")
+        m.expunge()
+        self.imap_logout(m)
+        left = self.maildir_usage(user)
+        wait_for(lambda: self.quota2(user) == left, 30,
+                 "quota2 of %s to drop to %r" % (user, left))
+        wait_for(lambda: self.rcpt_reply(user)[0] == 250, 30,
+                 "RCPT TO:<%s> accepted again" % user)
+        self.send(user, make_message("full2", user))
+        self.wait_delivered(user, 2)
+        m = self.imap(user, "full pass 7")
+        self.assertEqual(self.getquotaroot(m)["MESSAGE"], (2, 2))
+        self.assertEqual(self.rcpt_reply(user)[0], 452)
         self.assert_dovecot_log_clean()
 
     def test_lmtp_delivery_counts_in_quota(self):
