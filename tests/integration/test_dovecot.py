@@ -13,8 +13,9 @@ its pid whatever happens.
   byte for byte; a wrong password is refused; `doveadm auth test` and
   `doveadm user` agree;
 - Dovecot's quota (GETQUOTAROOT, the maildir backend reading the LDA's
-  maildirsize) reports the usage the quota2 mirror holds; after an IMAP
-  expunge, quota_clone has written the lower usage into quota2;
+  maildirsize) reports the usage `postern quota show` gives (the quota2
+  mirror and maildirsize); after an IMAP expunge, quota_clone has
+  written the lower usage into quota2;
 - a mailbox at its message limit is refused at RCPT with 452 4.2.2;
   after an IMAP expunge, quota_clone lowers quota2 and RCPT is accepted
   again (proxyd's cache_ttl is 1 s here, so that takes a second, not a
@@ -29,6 +30,7 @@ auth penalty) are off in this test's local.conf.
 import email
 import email.policy
 import imaplib
+import json
 import os
 import poplib
 import re
@@ -241,20 +243,15 @@ class DovecotTest(unittest.TestCase):
                  for n in self.files_of(user)]
         return sum(sizes), len(sizes)
 
+    def quota_show(self, user):
+        """`postern quota show USER --json` as a dict."""
+        r = self.inst.postern("quota", "show", user, "--json")
+        return json.loads(r.stdout)
+
     def quota2(self, user):
-        """(bytes, messages) of the usage mirror, (None, None) if no row."""
-        r = subprocess.run(
-            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-             "-h", self.inst.path("pgsql", "run"), "-U", "postern_admin",
-             "-d", "postern", "-c",
-             "SELECT bytes || ' ' || messages FROM quota2 "
-             "WHERE username = '%s'" % user],
-            capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        fields = r.stdout.split()
-        if not fields:
-            return None, None
-        return int(fields[0]), int(fields[1])
+        """(bytes, messages) of the quota2 mirror, as postern shows it."""
+        q = self.quota_show(user)
+        return q["used_bytes"], q["used_messages"]
 
     # ---- clients -------------------------------------------------------
 
@@ -398,6 +395,10 @@ class DovecotTest(unittest.TestCase):
         self.assertEqual(quota["STORAGE"],
                          ((used[0] + 1023) // 1024, 1024))
         self.assertEqual(quota["MESSAGE"], (3, 100))
+        q = self.quota_show(user)
+        self.assertEqual((q["maildirsize_bytes"], q["maildirsize_messages"],
+                          q["quota_bytes"], q["quota_messages"]),
+                         used + (1 << 20, 100))
         self.assertEqual(self.read(os.path.join(self.maildir(user),
                                                 "maildirsize"))
                          .splitlines()[0], "%dS,100C" % (1 << 20))
@@ -420,6 +421,9 @@ class DovecotTest(unittest.TestCase):
         self.assertEqual(quota["STORAGE"],
                          ((left[0] + 1023) // 1024, 1024))
         self.assertEqual(quota["MESSAGE"], (2, 100))
+        q = self.quota_show(user)
+        self.assertEqual((q["maildirsize_bytes"], q["maildirsize_messages"]),
+                         left)
         r = self.doveadm("quota", "get", "-u", user)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"MESSAGE\s+2\s+100\b")
