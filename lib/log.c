@@ -19,7 +19,13 @@
  *
  *	log_escape() appends untrusted bytes with every non-printable byte,
  *	backslash and bracket escaped as \ooo, so a value from the network
- *	can neither start a new line nor forge a "[address]".
+ *	can neither start a new line nor forge a "[address]". log_esc()
+ *	is the same for a C string, for use as a printf argument.
+ *
+ *	Whatever a caller passes, a control character (CR, LF, ESC,
+ *	...) never reaches a sink: log_vmsg() turns every
+ *	byte below 0x20 and DEL into '?' in the formatted text, as
+ *	Postfix's msg_printf does, so one call is always one line.
  * DIAGNOSTICS
  *	A failing log write is ignored: logging must never kill a daemon.
  */
@@ -145,6 +151,16 @@ static void log_write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+/* log_printable - control characters of a formatted line become '?' */
+static void log_printable(char *text)
+{
+	unsigned char *p;
+
+	for (p = (unsigned char *)text; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 /* log_vmsg - format one line and send it to every sink */
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
@@ -167,6 +183,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	n = (size_t)snprintf(text, sizeof(text), "%s", prefix[level]);
 	errno = saved_errno;
 	(void)vsnprintf(text + n, sizeof(text) - n, fmt, ap);
+	log_printable(text);
 	if (log_capture != NULL)
 		log_capture(level, text);
 	if (log_to_syslog) {
@@ -261,4 +278,23 @@ void log_escape(struct strbuf *out, const char *data, size_t len)
 		else
 			(void)strbuf_addch(out, c);
 	}
+}
+
+/*
+ * log_esc - log_escape() of a C string, as a printf argument. The
+ * result lives in one of LOG_ESC_SLOTS buffers used in turn, so one log
+ * call may hold that many; it is valid until as many more calls.
+ */
+const char *log_esc(const char *s)
+{
+	static struct strbuf slot[LOG_ESC_SLOTS];
+	static unsigned next;
+	struct strbuf *sb = &slot[next++ % LOG_ESC_SLOTS];
+
+	if (sb->data == NULL)
+		strbuf_init(sb, 64);
+	strbuf_reset(sb);
+	if (s != NULL)
+		log_escape(sb, s, strlen(s));
+	return strbuf_str(sb);
 }

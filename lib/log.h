@@ -47,4 +47,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 
 void log_escape(struct strbuf *out, const char *data, size_t len);
 
+#define LOG_ESC_SLOTS 4
+const char *log_esc(const char *s);
+
 #endif
