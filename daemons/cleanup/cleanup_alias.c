@@ -197,14 +197,14 @@ static enum cleanup_expand cleanup_expand_rec(struct cleanup_expander *x,
 	if (depth > CLEANUP_ALIAS_DEPTH) {
 		log_warn("%s: unreasonable virtual_alias_maps nesting for "
 			 "<%s>",
-			 x->queue_id, x->original);
+			 x->queue_id, log_esc(x->original));
 		strbuf_printf(x->why, "unreasonable virtual alias nesting");
 		return CLEANUP_EXPAND_RETRY;
 	}
 	if (++x->lookups > CLEANUP_ALIAS_LOOKUPS) {
 		log_warn("%s: unreasonable virtual_alias_maps expansion for "
 			 "<%s>",
-			 x->queue_id, x->original);
+			 x->queue_id, log_esc(x->original));
 		strbuf_printf(x->why, "unreasonable virtual alias expansion");
 		return CLEANUP_EXPAND_RETRY;
 	}
@@ -235,7 +235,7 @@ static enum cleanup_expand cleanup_expand_rec(struct cleanup_expander *x,
 		    ntargets >= CLEANUP_ALIAS_FANOUT) {
 			log_warn("%s: unreasonable virtual_alias_maps result "
 				 "for <%s>",
-				 x->queue_id, address);
+				 x->queue_id, log_esc(address));
 			strbuf_printf(x->why,
 				      "unreasonable virtual alias expansion");
 			ret = CLEANUP_EXPAND_RETRY;
@@ -258,7 +258,8 @@ static enum cleanup_expand cleanup_expand_rec(struct cleanup_expander *x,
 		} else if (cleanup_on_path(x, depth, targets[i])) {
 			log_warn("%s: virtual alias loop: <%s> -> <%s> "
 				 "(original recipient <%s>)",
-				 x->queue_id, address, targets[i], x->original);
+				 x->queue_id, log_esc(address),
+				 log_esc(targets[i]), log_esc(x->original));
 			x->loop = true;
 		} else {
 			ret = cleanup_expand_rec(x, targets[i], depth + 1);

@@ -359,8 +359,8 @@ static void cleanup_wakeup_qmgr(struct cleanup_state *st)
 static void cleanup_reject(struct cleanup_state *st, const char *dsn,
 			   const char *reason)
 {
-	log_info("%s: reject: %s; from=<%s>, dsn=%s", st->queue_id, reason,
-		 st->sender ? st->sender : "", dsn);
+	log_info("%s: reject: %s; from=<%s>, dsn=%s", st->queue_id,
+		 log_esc(reason), log_esc(st->sender), dsn);
 	qfile_writer_free(&st->w); /* gone before the client hears */
 	(void)cleanup_reply(st, "fail", dsn, reason);
 }
@@ -369,8 +369,8 @@ static void cleanup_reject(struct cleanup_state *st, const char *dsn,
 static void cleanup_defer(struct cleanup_state *st, const char *dsn,
 			  const char *reason)
 {
-	log_warn("%s: message not queued: %s; from=<%s>", st->queue_id, reason,
-		 st->sender ? st->sender : "");
+	log_warn("%s: message not queued: %s; from=<%s>", st->queue_id,
+		 log_esc(reason), log_esc(st->sender));
 	(void)cleanup_reply(st, "retry", dsn, reason);
 }
 
@@ -444,8 +444,7 @@ static void cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
 		cleanup_defer(st, "4.3.0", "queue file write error");
 		goto out;
 	}
-	log_info("%s: message-id=%s", st->queue_id,
-		 st->cc.message_id ? st->cc.message_id : "");
+	log_info("%s: message-id=%s", st->queue_id, log_esc(st->cc.message_id));
 	if (cleanup_reply(st, "ok", NULL, NULL))
 		cleanup_wakeup_qmgr(st);
 	else

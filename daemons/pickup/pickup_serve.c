@@ -155,7 +155,7 @@ static bool pickup_do_envelope(struct pickup_state *st,
 	}
 	pickup_qualify(st->tmp, req.sender, st->srv->cfg.myhostname);
 	log_info("%s: uid=%lu from=<%s>", cleanup_clnt_queue_id(st->clnt),
-		 st->uid, strbuf_str(st->tmp));
+		 st->uid, log_esc(strbuf_str(st->tmp)));
 	(void)cleanup_clnt_envelope(st->clnt, strbuf_str(st->tmp), req.ret,
 				    req.envid, req.body, req.smtputf8 == 1);
 	return true;

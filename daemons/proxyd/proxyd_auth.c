@@ -135,8 +135,8 @@ static void proxyd_auth_ready(struct ev_loop *loop, int fd, int events,
 		rev = job->next;
 		pool.pending--;
 		if (job->error != NULL)
-			log_warn("user %s: stored password hash: %s", job->user,
-				 job->error);
+			log_warn("user %s: stored password hash: %s",
+				 log_esc(job->user), job->error);
 		job->cb(job->result, job->ctx);
 		proxyd_auth_job_free(job);
 	}

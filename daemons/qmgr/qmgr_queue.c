@@ -144,7 +144,8 @@ void qmgr_log_rcpt(struct qmgr_msg *m, size_t i, const char *relay,
 	qmgr_escape(text, reason);
 	if (r->original != NULL && r->original[0] != '\0' &&
 	    strcmp(r->original, r->address) != 0)
-		(void)strbuf_printf(orig, " orig_to=<%s>,", r->original);
+		(void)strbuf_printf(orig, " orig_to=<%s>,",
+				    log_esc(r->original));
 	qmgr_fmt_delay(d, sizeof(d), t_end - (double)m->q.arrival);
 	qmgr_fmt_delay(a, sizeof(a), m->active_time - (double)m->q.arrival);
 	qmgr_fmt_delay(b, sizeof(b), t_start - m->active_time);
@@ -152,8 +153,8 @@ void qmgr_log_rcpt(struct qmgr_msg *m, size_t i, const char *relay,
 	qmgr_fmt_delay(e, sizeof(e), t_end - t_sent);
 	log_info("%s: to=<%s>,%s relay=%s, delay=%s, delays=%s/%s/%s/%s, "
 		 "dsn=%s, status=%s (%s)",
-		 m->id, r->address, orig->data, relay, d, a, b, c, e, dsn,
-		 status, text->data);
+		 m->id, log_esc(r->address), orig->data, relay, d, a, b, c, e,
+		 dsn, status, text->data);
 	strbuf_free(&text);
 	strbuf_free(&orig);
 }
@@ -224,7 +225,7 @@ void qmgr_record(struct qmgr *q, struct qmgr_msg *m, size_t i,
 	s->updated = now;
 	if (qfile_write_status(m->fd, &m->q, i, s) < 0)
 		log_warn("%s: write status of <%s>: %m", m->id,
-			 m->q.rcpts[i].address);
+			 log_esc(m->q.rcpts[i].address));
 }
 
 /* qmgr_msg_load - take active/NAME into memory and queue its jobs */
@@ -271,7 +272,8 @@ static void qmgr_msg_load(struct qmgr *q, const char *name)
 	m->hnext = q->htab[qmgr_hash(m->id)];
 	q->htab[qmgr_hash(m->id)] = m;
 	log_info("%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)", m->id,
-		 m->q.sender, (long long)m->q.content_length, m->q.nrcpt);
+		 log_esc(m->q.sender), (long long)m->q.content_length,
+		 m->q.nrcpt);
 	if (todo == 0) {
 		qmgr_msg_finish(q, m);
 		return;
@@ -449,7 +451,7 @@ static void qmgr_expire(struct qmgr *q, struct qmgr_msg *m)
 	}
 	if (any)
 		log_info("%s: from=<%s>, status=expired, returned to sender",
-			 m->id, m->q.sender);
+			 m->id, log_esc(m->q.sender));
 }
 
 /* qmgr_msg_finish - every job is over: bounce, remove, defer or hold */

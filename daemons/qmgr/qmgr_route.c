@@ -156,7 +156,7 @@ void qmgr_route_msg(struct qmgr *q, struct qmgr_msg *m)
 		if (qmgr_route_one(q, m->q.rcpts[i].address, &transport,
 				   nexthop, &error) < 0) {
 			log_warn("%s: route %s: %s", m->id,
-				 m->q.rcpts[i].address, error);
+				 log_esc(m->q.rcpts[i].address), error);
 			qmgr_log_rcpt(m, i, "none", qmgr_now(), qmgr_now(),
 				      qmgr_now(), "4.3.0", "deferred",
 				      "domain lookup failed: temporary "
