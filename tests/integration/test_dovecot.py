@@ -10,8 +10,9 @@ its pid whatever happens.
 - a mailbox made with `postern mailbox add --password-stdin` logs in
   over IMAP and POP3 (STARTTLS with the instance's certificate) with
   that password and sees the message sent over SMTP, headers and body
-  byte for byte; a wrong password is refused; `doveadm auth test` and
-  `doveadm user` agree;
+  byte for byte; a wrong password, an unknown user and a disabled
+  mailbox are refused; `postern mailbox passwd` takes effect at once;
+  `doveadm auth test` and `doveadm user` agree;
 - Dovecot's quota (GETQUOTAROOT, the maildir backend reading the LDA's
   maildirsize) reports the usage `postern quota show` gives (the quota2
   mirror and maildirsize); after an IMAP expunge, quota_clone has
@@ -364,6 +365,20 @@ class DovecotTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("auth failed", r.stdout)
         self.imap(user.upper(), "right pass 3")
+        # A disabled mailbox cannot log in, whatever the password.
+        self.inst.postern("mailbox", "disable", user)
+        with self.assertRaises(imaplib.IMAP4.error):
+            self.imap(user, "right pass 3")
+        with self.assertRaises(poplib.error_proto):
+            self.pop3(user, "right pass 3")
+        self.inst.postern("mailbox", "enable", user)
+        self.imap(user, "right pass 3")
+        # A new password counts at once (Dovecot keeps no auth cache).
+        self.inst.postern("mailbox", "passwd", user, "--password-stdin",
+                          input="new pass 3\n")
+        with self.assertRaises(imaplib.IMAP4.error):
+            self.imap(user, "right pass 3")
+        self.imap(user, "new pass 3")
 
     def test_userdb_is_the_ldas_maildir(self):
         user = self.add_mailbox("udb", "udb pass 4", "--quota", "5M",
