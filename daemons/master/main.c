@@ -24,7 +24,12 @@
  *		compiled-in default).
  *	-f	stay in the foreground; log lines are copied to stderr, and
  *		POSTERN_LOG_STDERR=1 is passed to the services so theirs are
- *		too. Without -f, once started, standard output and error of
+ *		too. Under systemd, when standard error is the journal
+ *		($JOURNAL_STREAM) and the log goes to syslog (no
+ *		maillog_file), there is no copy: syslog already reaches the
+ *		journal, and a second copy of each line would be counted
+ *		twice by log readers. Without -f, once started, standard
+ *		output and error of
  *		master and every service go to the maillog_file (so a
  *		sanitizer report is not lost), or to /dev/null.
  *	-d	debug logging.
@@ -236,6 +241,29 @@ static void master_open_log(struct master *m)
 	log_set_debug(m->debug);
 }
 
+/* master_stderr_is_journal - standard error is systemd's journal stream:
+ * $JOURNAL_STREAM is "DEVICE:INODE" of that stream (systemd.exec(5)) */
+static bool master_stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char *end;
+
+	if (env == NULL || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	errno = 0;
+	dev = strtoull(env, &end, 10);
+	if (errno != 0 || end == env || *end != ':')
+		return false;
+	env = end + 1;
+	ino = strtoull(env, &end, 10);
+	if (errno != 0 || end == env || *end != '\0')
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
 /* master_start_db - the embedded PostgreSQL cluster, when configured */
 static void master_start_db(struct master *m)
 {
@@ -323,6 +351,13 @@ int main(int argc, char **argv)
 	if (master_read_conf(m->config_dir, &m->conf_text) < 0)
 		log_fatal("read %s/postern.conf: %m", m->config_dir);
 	master_open_log(m);
+	if (m->foreground && *m->cfg.maillog_file == '\0' &&
+	    master_stderr_is_journal()) {
+		m->foreground_copy = false;
+		log_set_stderr(false);
+	} else {
+		m->foreground_copy = m->foreground;
+	}
 	master_check_queue(m);
 	umask(022);
 
@@ -332,7 +367,7 @@ int main(int argc, char **argv)
 	log_set_fatal_hook(master_fatal_hook);
 	if (chdir("/") < 0)
 		log_fatal("chdir /: %m");
-	if (m->foreground)
+	if (m->foreground_copy)
 		(void)setenv("POSTERN_LOG_STDERR", "1", 1);
 	else
 		(void)unsetenv("POSTERN_LOG_STDERR");

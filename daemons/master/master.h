@@ -85,6 +85,7 @@ struct master {
 	int pid_fd;
 	char *pid_path;
 	bool foreground;
+	bool foreground_copy; /* -f and log lines copied to stderr */
 	bool debug;
 	bool stopping;
 	bool pg_started;
