@@ -5,9 +5,9 @@
  *	struct config holds the effective value of every parameter. The
  *	table in params.c gives each its name, type, default, bounds and a
  *	one-line description; the loader, `postern config show|check`,
- *	services.conf -o overrides and docs/parameters.md all read that one
- *	table. String values may refer to other parameters as $name or
- *	${name}; they are expanded after loading.
+ *	services.conf -o overrides and postern.conf(5) (man/confman.c) all
+ *	read that one table. String values may refer to other parameters
+ *	as $name or ${name}; they are expanded after loading.
  */
 #ifndef POSTERN_PARAMS_H
 #define POSTERN_PARAMS_H
