@@ -409,7 +409,8 @@ class ManualTest(unittest.TestCase):
         self.assertGreater(len(verbs), 25)
         text = re.sub(r"\s+", " ", self.text("man8/postern.8"))
         for verb in sorted(verbs):
-            self.assertIn(verb + " ", text + " ", verb)
+            self.assertTrue(verb + " " in text + " ",
+                            "%s is not in postern(8)" % verb)
         self.assert_exit_codes("man8/postern.8", (
             "0", "1", "3", "64", "65", "67", "69", "73", "75", "77", "78"))
 
