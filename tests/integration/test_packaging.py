@@ -293,7 +293,7 @@ class InstallTest(unittest.TestCase):
         for sub in ("incoming", "active", "deferred", "hold", "corrupt"):
             expect.append(("/var/spool/postern/" + sub, "postern",
                            "postern", 0o700, d))
-        for prog in ("master", "smtpd", "cleanup", "qmgr", "pickup",
+        for prog in ("master", "smtpd", "cleanup", "qmgr", "anvil", "pickup",
                      "proxyd", "smtp", "bounce", "virtual"):
             expect.append((libexec + "/" + prog, "root", "root", 0o755, f))
         for prog in ("postern", "postern-lda", "postern-sendmail"):
