@@ -14,7 +14,8 @@
  *	lines for daemons that are not built yet are harmless.
  *
  *	Each service carries two strings for reload: its signature (the
- *	whole line as master understands it, plus the text of postern.conf)
+ *	whole line as master understands it, the text of postern.conf and,
+ *	for smtpd, the identity of its TLS files: master_startup_files())
  *	and its listen key (what the listener depends on). See
  *	master_reload() and docs/master.md.
  *
@@ -34,6 +35,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "event.h"
@@ -116,6 +119,40 @@ static char *master_service_path(const struct master *m,
 	return xasprintf("%s/%s/%s", m->start_cwd, dd, command);
 }
 
+/* master_file_identity - append what identifies a file's contents */
+static void master_file_identity(struct strbuf *sig, const char *path)
+{
+	struct stat st;
+
+	if (*path == '\0')
+		return;
+	if (stat(path, &st) < 0) {
+		strbuf_printf_append(sig, "\035%s -", path);
+		return;
+	}
+	strbuf_printf_append(sig, "\035%s %ju %ju %jd %jd.%09ld", path,
+			     (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
+			     (intmax_t)st.st_size, (intmax_t)st.st_mtim.tv_sec,
+			     st.st_mtim.tv_nsec);
+}
+
+/*
+ * master_startup_files - files a program reads once, privileged, at
+ * start: smtpd's TLS certificate, chain and key. Their identity is part
+ * of the signature, so that a reload retires processes that hold
+ * replaced files.
+ */
+static void master_startup_files(struct strbuf *sig,
+				 const struct service_def *def,
+				 const struct config *scfg)
+{
+	if (strcmp(def->command, "smtpd") != 0)
+		return;
+	master_file_identity(sig, scfg->smtpd_tls_cert_file);
+	master_file_identity(sig, scfg->smtpd_tls_chain_file);
+	master_file_identity(sig, scfg->smtpd_tls_key_file);
+}
+
 /* master_service_build - a service from its line, or NULL with why */
 static struct master_service *
 master_service_build(struct master *m, const struct config *cfg,
@@ -192,6 +229,7 @@ master_service_build(struct master *m, const struct config *cfg,
 	for (i = 0; svc->argv[i] != NULL; i++)
 		strbuf_printf_append(sig, "\037%s", svc->argv[i]);
 	strbuf_printf_append(sig, "\036%s", m->conf_text);
+	master_startup_files(sig, def, &scfg);
 	svc->signature = strbuf_export(sig);
 	strbuf_free(&sig);
 	config_release(&scfg);
