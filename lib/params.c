@@ -152,6 +152,8 @@ const struct param param_table[] = {
     BOOL(smtpd_tls_wrappermode, "no", "implicit TLS (port 465)"),
     BOOL(smtpd_tls_auth_only, "yes", "offer AUTH only after TLS"),
     BOOL(smtpd_sasl_auth_enable, "no", "offer SMTP AUTH"),
+    BOOL(smtpd_sasl_auth_required, "no",
+	 "MAIL needs a successful AUTH first (submission)"),
     BOOL(smtpd_sender_login_check, "no",
 	 "authenticated users may send only as their own addresses"),
     CHOICE(smtp_tls_security_level, "may", "none|may|encrypt",

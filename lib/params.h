@@ -73,6 +73,7 @@ struct config {
 	bool smtpd_tls_wrappermode;
 	bool smtpd_tls_auth_only;
 	bool smtpd_sasl_auth_enable;
+	bool smtpd_sasl_auth_required;
 	bool smtpd_sender_login_check;
 	char *smtp_tls_security_level;
 

@@ -29,6 +29,7 @@ int main(int argc, char **argv)
 	static const struct server_spec spec = {
 	    .name = "smtpd",
 	    .model = SERVER_SINGLE,
+	    .pre_init = smtpd_pre_init,
 	    .serve = smtpd_serve,
 	};
 

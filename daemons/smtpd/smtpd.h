@@ -17,6 +17,9 @@
  *	                 (mynetworks), free space (queue_minfree)
  *	  smtpd_cleanup.c  the message's way to cleanup (docs/ipc.md)
  *	  smtpd_anvil.c  connection and AUTH limits through anvil
+ *	  smtpd_tls.c    STARTTLS and implicit TLS (OpenSSL)
+ *	  smtpd_auth.c   SMTP AUTH through Cyrus SASL, passwords checked
+ *	                 by proxyd
  */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -193,6 +196,8 @@ struct smtpd_rcpt {
 enum smtpd_counter {
 	SMTPD_CNT_HELO,
 	SMTPD_CNT_EHLO,
+	SMTPD_CNT_STARTTLS,
+	SMTPD_CNT_AUTH,
 	SMTPD_CNT_MAIL,
 	SMTPD_CNT_RCPT,
 	SMTPD_CNT_DATA,
@@ -242,6 +247,14 @@ struct smtpd_session {
 	struct smtpd_data bdat_reader;
 	struct strbuf bdat_out;
 
+	/* TLS (smtpd_tls.c) and AUTH (smtpd_auth.c). */
+	bool tls;                /* the session is encrypted */
+	char tls_info[128];      /* "TLSv1.3 with cipher X (256/256 bits)" */
+	struct smtpd_sasl *sasl; /* the exchange state, NULL before AUTH */
+	char *sasl_method;       /* after a successful AUTH */
+	char *sasl_username;     /* likewise */
+	unsigned auth_failures;  /* failed AUTH commands in this session */
+
 	/* Session bookkeeping. */
 	const char *last_cmd; /* for "lost connection after X" */
 	unsigned error_count;
@@ -255,10 +268,13 @@ void smtpd_session_init(struct smtpd_session *s, const struct config *cfg,
 			int rfd, int wfd);
 void smtpd_session_release(struct smtpd_session *s);
 void smtpd_session_run(struct smtpd_session *s);
+void smtpd_session_restart(struct smtpd_session *s);
+void smtpd_pre_init(struct server *srv);
 void smtpd_serve(struct server *srv, int fd);
 void smtpd_set_client(struct smtpd_session *s, int fd, bool lookup);
 void smtpd_reset_transaction(struct smtpd_session *s);
 void smtpd_lost(struct smtpd_session *s, const char *what);
+void smtpd_log_client(struct smtpd_session *s);
 void smtpd_log_reject(struct smtpd_session *s, const char *cmd,
 		      const char *reply, const char *rcpt);
 const char *smtpd_client(struct smtpd_session *s);
@@ -277,6 +293,7 @@ struct smtpd_cmd {
 };
 
 #define SMTPD_CMD_FORBIDDEN 0x01 /* non-SMTP (HTTP): hang up */
+#define SMTPD_CMD_PRE_TLS 0x02   /* allowed before STARTTLS (encrypt) */
 
 const struct smtpd_cmd *smtpd_cmd_find(const char *verb, size_t len);
 int smtpd_cmd_split(const char *line, size_t len, const char **verb_r,
@@ -285,6 +302,29 @@ int smtpd_cmd_split(const char *line, size_t len, const char **verb_r,
 int smtpd_cmd_dispatch(struct smtpd_session *s, const char *line, size_t len);
 int smtpd_cmd_data(struct smtpd_session *s, const char *args, size_t len);
 int smtpd_cmd_bdat(struct smtpd_session *s, const char *args, size_t len);
+int smtpd_cmd_starttls(struct smtpd_session *s, const char *args, size_t len);
+int smtpd_cmd_auth(struct smtpd_session *s, const char *args, size_t len);
+
+/*
+ * TLS (smtpd_tls.c). smtpd_tls_init() runs privileged (pre_init) and
+ * leaves TLS unavailable (warned) when the files cannot be used.
+ */
+void smtpd_tls_init(const struct config *cfg);
+bool smtpd_tls_available(void);
+bool smtpd_tls_offered(const struct smtpd_session *s);
+bool smtpd_tls_required(const struct smtpd_session *s);
+int smtpd_tls_start(struct smtpd_session *s);
+void smtpd_tls_stop(struct smtpd_session *s);
+
+/*
+ * AUTH (smtpd_auth.c). smtpd_auth_init() runs privileged (pre_init);
+ * smtpd_auth_failed() is where every failed AUTH is counted.
+ */
+void smtpd_auth_init(const struct config *cfg);
+bool smtpd_auth_offered(const struct smtpd_session *s);
+const char *smtpd_auth_mechs(void);
+void smtpd_auth_reset(struct smtpd_session *s);
+void smtpd_auth_failed(struct smtpd_session *s, const char *mech);
 
 /*
  * Policy checks (smtpd_check.c). Each returns 0 to accept, or fills
@@ -294,7 +334,10 @@ int smtpd_check_rcpt(struct smtpd_session *s, const struct smtpd_addr *rcpt,
 		     struct strbuf *reply);
 int smtpd_check_space(struct smtpd_session *s, unsigned long long size,
 		      struct strbuf *reply);
+int smtpd_check_sender(struct smtpd_session *s, const struct smtpd_addr *sender,
+		       struct strbuf *reply);
 int smtpd_net_match(const char *list, const char *addr);
+struct lookup_clnt *smtpd_lookup_clnt(struct smtpd_session *s);
 
 /* Quota at RCPT (smtpd_quota.c): key is the lowercased address that
  * smtpd_check_rcpt() found, rcpt the quoted form for the reply. */

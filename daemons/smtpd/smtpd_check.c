@@ -14,10 +14,18 @@
  *	   and the recipient_delimiter there); if neither knows it, the
  *	   answer is 550 5.1.1 User unknown in virtual mailbox table.
  *	3. Any other domain (and every address literal) is relayed only
- *	   for clients in mynetworks: others get 554 5.7.1 Relay access
- *	   denied.
+ *	   for clients in mynetworks and clients that authenticated (SMTP
+ *	   AUTH): others get 554 5.7.1 Relay access denied.
  *	A lookup that fails (LOOKUP_RETRY, DENY or BAD) gives 451 4.3.0,
  *	never a 5xx. Keys are sent in lower case.
+ *
+ *	smtpd_check_sender() implements smtpd_sender_login_check (Postfix's
+ *	reject_authenticated_sender_login_mismatch): an authenticated
+ *	client may use as MAIL FROM only an address whose
+ *	smtpd_sender_login_maps entry lists its login (its own mailbox, an
+ *	alias that delivers to it); otherwise 553 5.7.1 ... not owned by
+ *	user LOGIN. The null sender and unauthenticated clients are not
+ *	checked.
  *
  *	smtpd_check_space() implements queue_minfree (Postfix's
  *	smtpd_check_size()): 452 4.3.1 when the queue file system has less
@@ -136,24 +144,40 @@ int smtpd_net_match(const char *list, const char *addr)
 	return found;
 }
 
-/* smtpd_lookup - one proxyd query, connecting on first use */
-static int smtpd_lookup(struct smtpd_session *s, const char *table,
-			const char *key)
+/* smtpd_lookup_clnt - the session's proxyd client, made on first use */
+struct lookup_clnt *smtpd_lookup_clnt(struct smtpd_session *s)
 {
-	struct strbuf value;
+	if (s->lookup == NULL)
+		s->lookup = lookup_clnt_create_cfg(s->cfg, s->chrooted);
+	return s->lookup;
+}
+
+/* smtpd_lookup_value - one proxyd query; value filled on LOOKUP_OK */
+static int smtpd_lookup_value(struct smtpd_session *s, const char *table,
+			      const char *key, struct strbuf *value)
+{
 	const char *err = NULL;
 	int r;
 
-	if (s->lookup == NULL)
-		s->lookup = lookup_clnt_create_cfg(s->cfg, s->chrooted);
-	strbuf_init(&value, 64);
-	r = lookup_query(s->lookup, table, key, &value, &err);
-	strbuf_release(&value);
+	r = lookup_query(smtpd_lookup_clnt(s), table, key, value, &err);
 	if (r != LOOKUP_OK && r != LOOKUP_NOKEY) {
 		log_warn("%s lookup: %s", table,
 			 err != NULL ? err : lookup_status_name(r));
 		return LOOKUP_RETRY;
 	}
+	return r;
+}
+
+/* smtpd_lookup - one proxyd query whose value does not matter */
+static int smtpd_lookup(struct smtpd_session *s, const char *table,
+			const char *key)
+{
+	struct strbuf value;
+	int r;
+
+	strbuf_init(&value, 64);
+	r = smtpd_lookup_value(s, table, key, &value);
+	strbuf_release(&value);
 	return r;
 }
 
@@ -211,7 +235,7 @@ int smtpd_check_rcpt(struct smtpd_session *s, const struct smtpd_addr *rcpt,
 			status = -1;
 		}
 	} else if (r == LOOKUP_NOKEY) {
-		if (!s->client_trusted) {
+		if (!s->client_trusted && s->sasl_username == NULL) {
 			(void)strbuf_printf(reply,
 					    "554 5.7.1 <%s>: Relay access "
 					    "denied",
@@ -227,6 +251,55 @@ int smtpd_check_rcpt(struct smtpd_session *s, const struct smtpd_addr *rcpt,
 		status = -1;
 	}
 	free(key);
+	strbuf_release(&ext);
+	return status;
+}
+
+/* smtpd_login_listed - is login one of the comma/space list's items */
+static bool smtpd_login_listed(const char *list, const char *login)
+{
+	char **items;
+	size_t count, i;
+	bool found = false;
+
+	items = cfg_split_list(list, &count);
+	for (i = 0; i < count && !found; i++)
+		found = strcasecmp(items[i], login) == 0;
+	cfg_free_list(&items);
+	return found;
+}
+
+/* smtpd_check_sender - smtpd_sender_login_check at MAIL FROM; see above */
+int smtpd_check_sender(struct smtpd_session *s, const struct smtpd_addr *sender,
+		       struct strbuf *reply)
+{
+	struct strbuf value, ext;
+	char *key;
+	int r, status = 0;
+
+	if (!s->cfg->smtpd_sender_login_check || s->sasl_username == NULL ||
+	    sender->addr.len == 0)
+		return 0;
+	strbuf_init(&value, 64);
+	strbuf_init(&ext, 64);
+	key = smtpd_lower(sender->addr.data, sender->addr.len);
+	r = smtpd_lookup_value(s, LOOKUP_TABLE_SENDER_LOGINS, key, &value);
+	smtpd_addr_quote(sender->addr.data, &ext);
+	if (r == LOOKUP_RETRY) {
+		(void)strbuf_printf(reply,
+				    "451 4.3.0 <%s>: Temporary lookup failure",
+				    ext.data);
+		status = -1;
+	} else if (r == LOOKUP_NOKEY ||
+		   !smtpd_login_listed(value.data, s->sasl_username)) {
+		(void)strbuf_printf(reply,
+				    "553 5.7.1 <%s>: Sender address rejected: "
+				    "not owned by user %s",
+				    ext.data, s->sasl_username);
+		status = -1;
+	}
+	free(key);
+	strbuf_release(&value);
 	strbuf_release(&ext);
 	return status;
 }

@@ -79,6 +79,10 @@ static int smtpd_cmd_helo_common(struct smtpd_session *s, const char *args,
 	smtpd_io_reply(&s->io, "250-ENHANCEDSTATUSCODES");
 	smtpd_io_reply(&s->io, "250-8BITMIME");
 	smtpd_io_reply(&s->io, "250-DSN");
+	if (smtpd_tls_offered(s))
+		smtpd_io_reply(&s->io, "250-STARTTLS");
+	if (smtpd_auth_offered(s))
+		smtpd_io_reply(&s->io, "250-AUTH %s", smtpd_auth_mechs());
 	smtpd_io_reply(&s->io, "250-SMTPUTF8");
 	smtpd_io_reply(&s->io, "250 CHUNKING");
 	return 0;
@@ -279,6 +283,12 @@ static int smtpd_cmd_mail(struct smtpd_session *s, const char *args, size_t len)
 		smtpd_io_reply(&s->io, "503 5.5.1 Error: nested MAIL command");
 		return -1;
 	}
+	if (s->cfg->smtpd_sasl_auth_required && s->sasl_username == NULL) {
+		/* RFC 4954 6: submission needs AUTH first. */
+		smtpd_reject(s, "MAIL", NULL,
+			     "530 5.7.0 Authentication required");
+		return -1;
+	}
 	if (len < 5 || strncasecmp(args, "FROM:", 5) != 0) {
 		smtpd_io_reply(&s->io, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return -1;
@@ -308,7 +318,8 @@ static int smtpd_cmd_mail(struct smtpd_session *s, const char *args, size_t len)
 	}
 	if (r == 0) {
 		strbuf_init(&reply, 64);
-		if (smtpd_check_space(s, mp.size, &reply) < 0) {
+		if (smtpd_check_sender(s, &s->sender, &reply) < 0 ||
+		    smtpd_check_space(s, mp.size, &reply) < 0) {
 			smtpd_reject(s, "MAIL", NULL, strbuf_str(&reply));
 			r = -1;
 		}
@@ -411,7 +422,7 @@ static int smtpd_rcpt_add(struct smtpd_session *s, const char *addr,
 				 smtpd_client(s), err);
 			return -1;
 		}
-		log_info("%s: client=%s", s->queue_id, smtpd_client(s));
+		smtpd_log_client(s);
 	}
 	if (s->rcpt_count == s->rcpt_alloc) {
 		s->rcpt_alloc = s->rcpt_alloc ? 2 * s->rcpt_alloc : 16;
@@ -588,8 +599,8 @@ static int smtpd_cmd_help(struct smtpd_session *s, const char *args, size_t len)
 {
 	(void)args;
 	(void)len;
-	smtpd_io_reply(&s->io, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
-			       "BDAT RSET NOOP QUIT VRFY HELP");
+	smtpd_io_reply(&s->io, "214 2.0.0 Commands: HELO EHLO STARTTLS AUTH "
+			       "MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
 	return 0;
 }
 
@@ -606,17 +617,21 @@ static int smtpd_cmd_forbidden(struct smtpd_session *s, const char *args,
 }
 
 static const struct smtpd_cmd smtpd_cmd_table[] = {
-    {"HELO", smtpd_cmd_helo, 0, SMTPD_CNT_HELO},
-    {"EHLO", smtpd_cmd_ehlo, 0, SMTPD_CNT_EHLO},
+    {"HELO", smtpd_cmd_helo, SMTPD_CMD_PRE_TLS, SMTPD_CNT_HELO},
+    {"EHLO", smtpd_cmd_ehlo, SMTPD_CMD_PRE_TLS, SMTPD_CNT_EHLO},
+    {"STARTTLS", smtpd_cmd_starttls, SMTPD_CMD_PRE_TLS, SMTPD_CNT_STARTTLS},
+    {"AUTH", smtpd_cmd_auth, 0, SMTPD_CNT_AUTH},
     {"MAIL", smtpd_cmd_mail, 0, SMTPD_CNT_MAIL},
     {"RCPT", smtpd_cmd_rcpt, 0, SMTPD_CNT_RCPT},
     {"DATA", smtpd_cmd_data, 0, SMTPD_CNT_DATA},
-    {"BDAT", smtpd_cmd_bdat, 0, SMTPD_CNT_BDAT},
-    {"RSET", smtpd_cmd_rset, 0, SMTPD_CNT_RSET},
-    {"NOOP", smtpd_cmd_noop, 0, SMTPD_CNT_NOOP},
+    /* BDAT passes the TLS gate so that its chunk is read and dropped
+     * (no MAIL is possible before TLS there). */
+    {"BDAT", smtpd_cmd_bdat, SMTPD_CMD_PRE_TLS, SMTPD_CNT_BDAT},
+    {"RSET", smtpd_cmd_rset, SMTPD_CMD_PRE_TLS, SMTPD_CNT_RSET},
+    {"NOOP", smtpd_cmd_noop, SMTPD_CMD_PRE_TLS, SMTPD_CNT_NOOP},
     {"VRFY", smtpd_cmd_vrfy, 0, SMTPD_CNT_VRFY},
-    {"HELP", smtpd_cmd_help, 0, SMTPD_CNT_HELP},
-    {"QUIT", smtpd_cmd_quit, 0, SMTPD_CNT_QUIT},
+    {"HELP", smtpd_cmd_help, SMTPD_CMD_PRE_TLS, SMTPD_CNT_HELP},
+    {"QUIT", smtpd_cmd_quit, SMTPD_CMD_PRE_TLS, SMTPD_CNT_QUIT},
     {"CONNECT", smtpd_cmd_forbidden, SMTPD_CMD_FORBIDDEN, SMTPD_CNT_UNKNOWN},
     {"GET", smtpd_cmd_forbidden, SMTPD_CMD_FORBIDDEN, SMTPD_CNT_UNKNOWN},
     {"POST", smtpd_cmd_forbidden, SMTPD_CMD_FORBIDDEN, SMTPD_CNT_UNKNOWN},
@@ -698,6 +713,12 @@ int smtpd_cmd_dispatch(struct smtpd_session *s, const char *line, size_t len)
 		strbuf_release(&esc);
 	}
 	s->cnt_total[cmd->counter]++;
+	if (!(cmd->flags & SMTPD_CMD_PRE_TLS) && smtpd_tls_required(s)) {
+		/* smtpd_tls_security_level = encrypt (RFC 3207 4). */
+		smtpd_io_reply(&s->io, "530 5.7.0 Must issue a STARTTLS "
+				       "command first");
+		return -1;
+	}
 	r = cmd->handler(s, args, alen);
 	if (r == 0)
 		s->cnt_ok[cmd->counter]++;

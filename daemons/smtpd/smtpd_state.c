@@ -23,6 +23,7 @@
  *	Log lines have Postfix's shapes (DESIGN §4 Logging):
  *	  connect from NAME[ADDR]
  *	  QID: client=NAME[ADDR]
+ *	  QID: client=NAME[ADDR], sasl_method=PLAIN, sasl_username=USER
  *	  NOQUEUE: reject: RCPT from NAME[ADDR]: REPLY; from=<s> to=<r>
  *	      proto=ESMTP helo=<h>
  *	  timeout after CMD from NAME[ADDR]
@@ -59,8 +60,8 @@
 #include "smtpd.h"
 
 static const char *const smtpd_counter_names[SMTPD_CNT_COUNT] = {
-    "helo", "ehlo", "mail", "rcpt", "data", "bdat",
-    "rset", "noop", "vrfy", "help", "quit", "unknown",
+    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data",
+    "bdat", "rset", "noop",     "vrfy", "help", "quit", "unknown",
 };
 
 /* smtpd_session_init - a session on rfd/wfd, before the greeting */
@@ -86,6 +87,8 @@ void smtpd_session_init(struct smtpd_session *s, const struct config *cfg,
 void smtpd_session_release(struct smtpd_session *s)
 {
 	smtpd_reset_transaction(s);
+	smtpd_auth_reset(s);
+	smtpd_tls_stop(s);
 	xfree(&s->helo);
 	if (s->lookup != NULL)
 		lookup_clnt_free(&s->lookup);
@@ -124,6 +127,16 @@ void smtpd_reset_transaction(struct smtpd_session *s)
 	s->queue_id[0] = '\0';
 	if (s->state != SMTPD_STATE_QUIT && s->state != SMTPD_STATE_GREET)
 		s->state = SMTPD_STATE_READY;
+}
+
+/* smtpd_session_restart - back to the greeting state (after STARTTLS) */
+void smtpd_session_restart(struct smtpd_session *s)
+{
+	smtpd_reset_transaction(s);
+	smtpd_auth_reset(s);
+	xfree(&s->helo);
+	s->esmtp = false;
+	s->state = SMTPD_STATE_GREET;
 }
 
 /* smtpd_hostname_ok - a DNS answer fit to be logged and used */
@@ -199,6 +212,22 @@ const char *smtpd_client(struct smtpd_session *s)
 	return strbuf_str(&s->scratch);
 }
 
+/* smtpd_log_client - "QID: client=NAME[ADDR]", with the AUTH login */
+void smtpd_log_client(struct smtpd_session *s)
+{
+	struct strbuf *user;
+
+	if (s->sasl_username == NULL) {
+		log_info("%s: client=%s", s->queue_id, smtpd_client(s));
+		return;
+	}
+	user = strbuf_alloc(64);
+	log_escape(user, s->sasl_username, strlen(s->sasl_username));
+	log_info("%s: client=%s, sasl_method=%s, sasl_username=%s", s->queue_id,
+		 smtpd_client(s), s->sasl_method, strbuf_str(user));
+	strbuf_free(&user);
+}
+
 /* smtpd_log_reject - the Postfix reject line */
 void smtpd_log_reject(struct smtpd_session *s, const char *cmd,
 		      const char *reply, const char *rcpt)
@@ -250,6 +279,7 @@ void smtpd_received(struct smtpd_session *s, struct strbuf *out)
 	struct tm tm;
 	const char *proto;
 
+	/* RFC 3848 and RFC 6531: ESMTP plus S (TLS), A (AUTH). */
 	if (s->smtputf8)
 		proto = "UTF8SMTP";
 	else
@@ -259,10 +289,14 @@ void smtpd_received(struct smtpd_session *s, struct strbuf *out)
 	(void)strbuf_printf_append(out, " (%s [%s%s])\n", s->client_name,
 				   strchr(s->client_addr, ':') ? "IPv6:" : "",
 				   s->client_addr);
+	if (s->tls)
+		(void)strbuf_printf_append(out, "\t(using %s)\n", s->tls_info);
 	(void)strbuf_cat(out, "\tby ");
 	smtpd_header_text(out, s->cfg->myhostname);
-	(void)strbuf_printf_append(out, " (Postern) with %s id %s", proto,
-				   s->queue_id);
+	(void)strbuf_printf_append(
+	    out, " (Postern) with %s%s%s id %s", proto,
+	    s->tls && s->esmtp ? "S" : "",
+	    s->sasl_username != NULL && s->esmtp ? "A" : "", s->queue_id);
 	if (s->rcpt_count == 1) {
 		(void)strbuf_cat(out, "\n\tfor <");
 		smtpd_addr_quote(s->rcpts[0].addr, out);
@@ -348,8 +382,17 @@ void smtpd_session_run(struct smtpd_session *s)
 	struct strbuf *line = strbuf_alloc(SMTPD_CMD_LINE_MAX);
 
 	log_info("connect from %s", smtpd_client(s));
-	if (smtpd_anvil_connect(s) == 0)
+	/* RFC 8314 3.3: implicit TLS, the greeting comes after it. */
+	if (s->cfg->smtpd_tls_wrappermode && smtpd_tls_start(s) < 0) {
+		if (!smtpd_tls_available())
+			log_warn("TLS is not available: closing the "
+				 "connection from %s",
+				 smtpd_client(s));
+		s->io.status = SMTPD_IO_ERROR;
+		smtpd_lost(s, "CONNECT");
+	} else if (smtpd_anvil_connect(s) == 0) {
 		smtpd_io_reply(&s->io, "220 %s", s->cfg->smtpd_banner);
+	}
 	while (s->state != SMTPD_STATE_QUIT) {
 		int r, flags;
 
@@ -385,6 +428,13 @@ void smtpd_session_run(struct smtpd_session *s)
 	(void)smtpd_io_flush(&s->io);
 	smtpd_log_disconnect(s);
 	strbuf_free(&line);
+}
+
+/* smtpd_pre_init - still privileged: TLS files and the SASL library */
+void smtpd_pre_init(struct server *srv)
+{
+	smtpd_tls_init(&srv->cfg);
+	smtpd_auth_init(&srv->cfg);
 }
 
 /* smtpd_serve - serve one client (server_spec.serve) */

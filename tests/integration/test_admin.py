@@ -194,7 +194,9 @@ class TestInit(AdminTestCase):
         self.assertEqual(by_name[("submission", "inet")][3:],
                          ["postern", "n", "100", "smtpd", "-o",
                           "smtpd_tls_security_level=encrypt", "-o",
-                          "smtpd_sasl_auth_enable=yes"])
+                          "smtpd_sasl_auth_enable=yes", "-o",
+                          "smtpd_sasl_auth_required=yes", "-o",
+                          "smtpd_sender_login_check=yes"])
         r = postern("-c", self.dir, "config", "check")
         self.assertEqual(r.returncode, 0, r.stderr)
 

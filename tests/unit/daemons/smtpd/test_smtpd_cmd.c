@@ -89,6 +89,20 @@ static const struct {
       {"full.example", "50,50"},
 };
 
+/* lookup_auth - mock: user@example.com has the password "secret" */
+int lookup_auth(struct lookup_clnt *clnt, const char *user,
+		const char *password, const char **error_r)
+{
+	(void)clnt;
+	*error_r = "mock failure";
+	if (strcmp(user, "tempfail@example.com") == 0)
+		return LOOKUP_RETRY;
+	return strcmp(user, "user@example.com") == 0 &&
+		       strcmp(password, "secret") == 0
+		   ? LOOKUP_OK
+		   : LOOKUP_NOKEY;
+}
+
 /* lookup_query - mock tables */
 int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 		 struct strbuf *value, const char **error_r)
@@ -118,6 +132,14 @@ int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 			return strbuf_copy(value, "full@example.com,"
 						  "user@example.com"),
 			       LOOKUP_OK;
+	}
+	if (strcmp(table, LOOKUP_TABLE_SENDER_LOGINS) == 0) {
+		if (strcmp(key, "user@example.com") != 0 &&
+		    strcmp(key, "alias@example.com") != 0)
+			return LOOKUP_NOKEY;
+		(void)strbuf_cat(value,
+				 "someone@example.com, user@example.com");
+		return LOOKUP_OK;
 	}
 	for (i = 0; i < ARRAY_LEN(mock_limits); i++) {
 		if (strcmp(key, mock_limits[i].key) != 0)
@@ -275,6 +297,8 @@ static void run_session(const char *script, size_t len,
 		free(name);
 	}
 	ck_assert_int_eq(config_finish(&cfg, &why), 0);
+	if (cfg.smtpd_sasl_auth_enable)
+		smtpd_auth_init(&cfg); /* the real library and plugins */
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	{
 		int size = 1 << 20;
@@ -546,6 +570,67 @@ static const struct session_case session_cases[] = {
      false,
      "220 250 250 250 250 503 250 250 354 250",
      1},
+    {"auth plain",
+     EHLO "AUTH PLAIN AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0\r\n"
+	  "AUTH PLAIN AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0\r\n"
+	  "MAIL FROM:<alias@example.com>\r\nRSET\r\n"
+	  "MAIL FROM:<other@example.com>\r\n"
+	  "MAIL FROM:<USER@example.com>\r\n"
+	  "RCPT TO:<x@remote.example>\r\n",
+     0,
+     {"smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=no",
+      "smtpd_sender_login_check=yes"},
+     true,
+     "220 250 235 503 250 250 553 250 250",
+     0},
+    {"auth login and failures",
+     EHLO "AUTH LOGIN\r\ndXNlckBleGFtcGxlLmNvbQ==\r\nYmFk\r\n"
+	  "AUTH PLAIN\r\n*\r\nAUTH PLAIN ***\r\nAUTH PLAIN\r\n@@\r\n"
+	  "AUTH CRAM-MD5\r\nAUTH PLAIN AHRlbXBmYWlsQGV4YW1wbGUuY29tAHg=\r\n"
+	  "AUTH LOGIN dXNlckBleGFtcGxlLmNvbQ==\r\nc2VjcmV0\r\n",
+     0,
+     {"smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=no"},
+     false,
+     "220 250 334 334 535 334 501 501 334 501 504 454 334 235",
+     0},
+    {"auth failure limit",
+     EHLO "AUTH PLAIN AHVzZXJAZXhhbXBsZS5jb20AYmFk\r\n"
+	  "AUTH PLAIN AHVzZXJAZXhhbXBsZS5jb20AYmFk\r\nNOOP\r\n",
+     0,
+     {"smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=no",
+      "smtpd_client_auth_failure_limit=2"},
+     false,
+     "220 250 535 421",
+     0},
+    {"auth needs tls, ehlo, enable",
+     "AUTH PLAIN\r\n" EHLO "AUTH PLAIN\r\n" MAIL "AUTH PLAIN\r\n",
+     0,
+     {"smtpd_sasl_auth_enable=yes"},
+     false,
+     "220 503 250 538 250 538",
+     0},
+    {"auth not enabled",
+     EHLO "AUTH PLAIN\r\n",
+     0,
+     {NULL},
+     false,
+     "220 250 503",
+     0},
+    {"auth required",
+     EHLO MAIL "AUTH PLAIN AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0\r\n" MAIL,
+     0,
+     {"smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=no",
+      "smtpd_sasl_auth_required=yes"},
+     false,
+     "220 250 530 235 250",
+     0},
+    {"encrypt level",
+     EHLO "STARTTLS\r\n" MAIL "NOOP\r\n",
+     0,
+     {"smtpd_tls_security_level=encrypt"},
+     false,
+     "220 250 454 530 250",
+     0},
     {"vrfy help noop",
      "VRFY user@example.com\r\nHELP\r\nNOOP\r\n",
      0,
