@@ -89,6 +89,8 @@ struct qfile_writer {
 	bool anonymous; /* O_TMPFILE: no name until finished */
 	bool failed;
 	bool finished;
+	int error_errno; /* errno of the first failure, 0 if not a system
+			    call's */
 	struct strbuf *error;
 };
 
@@ -121,7 +123,8 @@ static uint64_t get_be64(const unsigned char *p)
 	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
-/* qfile_fail - latch the first writer error */
+/* qfile_fail - latch the first writer error; "%m" in fmt means errno
+ * holds its cause */
 static int PRINTFLIKE(2, 3)
     qfile_fail(struct qfile_writer *w, const char *fmt, ...)
 {
@@ -129,6 +132,7 @@ static int PRINTFLIKE(2, 3)
 
 	if (!w->failed) {
 		w->failed = true;
+		w->error_errno = strstr(fmt, "%m") != NULL ? errno : 0;
 		va_start(ap, fmt);
 		strbuf_reset(w->error);
 		(void)strbuf_vprintf_append(w->error, fmt, ap);
@@ -576,6 +580,13 @@ int qfile_writer_finish(struct qfile_writer *w, struct strbuf *why)
 fail:
 	strbuf_copy(why, strbuf_str(w->error));
 	return -1;
+}
+
+/* qfile_writer_no_space - the first failure was a full file system */
+bool qfile_writer_no_space(const struct qfile_writer *w)
+{
+	return w->failed &&
+	       (w->error_errno == ENOSPC || w->error_errno == EDQUOT);
 }
 
 /* qfile_writer_free - close; remove the temporary file if unfinished */

@@ -17,7 +17,9 @@
  *	(linkat, or renameat2 RENAME_NOREPLACE), and fsyncs the directory.
  *	Until then qfile_writer_free() leaves nothing behind; a writer that
  *	died leaves either nothing (O_TMPFILE) or an unlocked ".tmp.QID"
- *	that qfile_remove_stale() removes.
+ *	that qfile_remove_stale() removes. qfile_writer_no_space() tells
+ *	whether the first failure was a full file system (ENOSPC, EDQUOT),
+ *	so the client can hear "insufficient system storage".
  *
  *	qfile_read() validates a whole file (magic, version, every record's
  *	bounds and syntax, required records, the checksum, the size of the
@@ -119,6 +121,7 @@ int qfile_content_append(struct qfile_writer *w, const void *data, size_t len);
 int qfile_content_end(struct qfile_writer *w);
 long long qfile_content_size(const struct qfile_writer *w);
 int qfile_writer_finish(struct qfile_writer *w, struct strbuf *why);
+bool qfile_writer_no_space(const struct qfile_writer *w);
 void qfile_writer_free(struct qfile_writer **wp);
 int qfile_remove_stale(int dirfd, long long min_age);
 

@@ -9,7 +9,9 @@
  *	every altered byte of the checksummed part, foreign files and other
  *	versions are refused; status updates land in place and leave the
  *	checksum valid; the writer refuses envelope fields that could forge
- *	records and never replaces an existing file.
+ *	records and never replaces an existing file; a write that fills
+ *	the file system (a 64 KiB tmpfs in a private mount namespace, when
+ *	root) is reported as "no space" and leaves nothing behind.
  * DIAGNOSTICS
  *	Check's report; exit status 1 when a test fails.
  */
@@ -18,7 +20,9 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -390,6 +394,60 @@ START_TEST(test_writer_refuses)
 
 END_TEST
 
+/* test_no_space - ENOSPC is told apart from other writer failures */
+START_TEST(test_no_space)
+{
+	struct strbuf *why = strbuf_alloc(64);
+	char *chunk = xmalloc(8192);
+	struct qfile_writer *w;
+	char mnt[128];
+	int fd, i;
+
+	/* A refusal that is not a system call's is not "no space". */
+	w = qfile_writer_create(test_dirfd, "00000000DDDDDDDD", why);
+	ck_assert_int_eq(qfile_put_arrival(w, 1), 0);
+	ck_assert_int_eq(qfile_put_sender(w, ""), 0);
+	ck_assert_int_lt(qfile_writer_finish(w, why), 0);
+	ck_assert(!qfile_writer_no_space(w));
+	qfile_writer_free(&w);
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_no_space: not root, tmpfs not "
+				"mountable\n");
+		goto out;
+	}
+	/* Check forked this test: the mount dies with its namespace. */
+	(void)snprintf(mnt, sizeof(mnt), "%s/full", test_dir);
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	ck_assert_int_eq(mount("tmpfs", mnt, "tmpfs", 0, "size=64k,mode=0755"),
+			 0);
+	fd = open(mnt, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	w = qfile_writer_create(fd, "00000000DDDDDDDD", why);
+	ck_assert_msg(w != NULL, "create: %s", strbuf_str(why));
+	memset(chunk, 'x', 8192);
+	ck_assert_int_eq(qfile_put_arrival(w, 1), 0);
+	ck_assert_int_eq(qfile_put_sender(w, ""), 0);
+	ck_assert_int_eq(qfile_content_begin(w), 0);
+	for (i = 0; i < 32; i++)
+		(void)qfile_content_append(w, chunk, 8192);
+	(void)qfile_put_rcpt(w, "a@example.com", NULL, NULL, NULL);
+	ck_assert_int_lt(qfile_writer_finish(w, why), 0);
+	ck_assert_msg(strstr(strbuf_str(why), "No space left on device"),
+		      "why: %s", strbuf_str(why));
+	ck_assert(qfile_writer_no_space(w));
+	qfile_writer_free(&w);
+	ck_assert_int_ne(faccessat(fd, "00000000DDDDDDDD", F_OK, 0), 0);
+	(void)close(fd);
+	ck_assert_int_eq(umount(mnt), 0);
+out:
+	free(chunk);
+	strbuf_free(&why);
+}
+
+END_TEST
+
 /* test_stale - a dead writer's temporary file is removed, a live one's
  * is not */
 START_TEST(test_stale)
@@ -434,6 +492,7 @@ int main(void)
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_writer_refuses);
 	tcase_add_test(tc, test_stale);
+	tcase_add_test(tc, test_no_space);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
