@@ -441,7 +441,11 @@ static void cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
 	strbuf_reset(why);
 	if (qfile_writer_finish(st->w, why) < 0) {
 		log_warn("%s: queue file: %s", st->queue_id, strbuf_str(why));
-		cleanup_defer(st, "4.3.0", "queue file write error");
+		if (qfile_writer_no_space(st->w))
+			cleanup_defer(st, "4.3.1",
+				      "insufficient system storage");
+		else
+			cleanup_defer(st, "4.3.0", "queue file write error");
 		goto out;
 	}
 	log_info("%s: message-id=%s", st->queue_id, log_esc(st->cc.message_id));

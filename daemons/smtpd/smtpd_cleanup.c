@@ -122,6 +122,7 @@ int smtpd_cleanup_end(struct smtpd_cleanup *c, struct strbuf *dsn,
 		(void)strbuf_copy(reason, res.reason);
 		return SMTPD_CLEANUP_FAIL;
 	default:
+		(void)strbuf_copy(dsn, res.dsn);
 		(void)strbuf_copy(reason, res.reason);
 		return SMTPD_CLEANUP_RETRY;
 	}

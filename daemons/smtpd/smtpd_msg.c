@@ -14,7 +14,8 @@
  *	The message is acknowledged with "250 2.0.0 Ok: queued as QID"
  *	only after cleanup answered the end request with ok, which it does
  *	only after the queue file and its directory are fsynced. A cleanup
- *	that failed, died or timed out gets the client 451 4.3.0; cleanup's
+ *	that failed, died or timed out gets the client 451 4.3.0, or 452
+ *	4.3.1 when cleanup found the queue file system full; cleanup's
  *	permanent refusal gets 554 with cleanup's status code.
  *
  *	Refusals: a message over message_size_limit 552 5.3.4; a line over
@@ -95,8 +96,14 @@ static int smtpd_msg_end(struct smtpd_session *s, bool ok)
 			smtpd_msg_text(&text, &reason);
 			log_warn("%s: cleanup: %s", s->queue_id,
 				 text.len ? text.data : "failed");
-			smtpd_io_reply(
-			    &s->io, "451 4.3.0 Error: queue file write error");
+			if (strcmp(strbuf_str(&dsn), "4.3.1") == 0)
+				smtpd_io_reply(
+				    &s->io,
+				    "452 4.3.1 Insufficient system storage");
+			else
+				smtpd_io_reply(
+				    &s->io,
+				    "451 4.3.0 Error: queue file write error");
 			break;
 		}
 	}

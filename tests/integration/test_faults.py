@@ -634,6 +634,10 @@ class QueueFullTest(FullFileSystemCase):
         print("\n    full queue: acked %d, replies %s" %
               (load.n_acked(), dict(load.replies)), flush=True)
         self.assertGreater(tempfail, 0, dict(load.replies))
+        self.assertEqual(load.count("DATA", 452, "4.3.1"), tempfail,
+                         dict(load.replies))
+        self.assertRegex(inst.log(), r"message not queued: insufficient "
+                         r"system storage")
         self.assertEqual([r for r in load.replies if 500 <= r[1] < 600], [])
         acked.update(load.acked)
         time.sleep(3)  # qmgr retries the parked mail on the full disk
