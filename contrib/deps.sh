@@ -13,7 +13,7 @@ PACKAGES="build-essential pkg-config clang libclang-rt-14-dev
  postgresql postgresql-client openssl python3 swaks strace
  dovecot-core dovecot-imapd dovecot-pop3d dovecot-pgsql dovecot-lmtpd
  libnet-ssleay-perl fail2ban pflogsumm logrotate apparmor systemd
- clang-tools-14 cppcheck e2fsprogs groff-base"
+ clang-tools-14 cppcheck e2fsprogs groff-base man-db"
 
 missing=""
 for p in $PACKAGES; do
