@@ -72,14 +72,15 @@ static void confman_time(struct strbuf *out, long long v)
 	strbuf_printf_append(out, "%llds", v);
 }
 
-/* confman_size - a number of bytes with the largest exact binary unit */
+/* confman_size - a number of bytes with the largest exact binary unit
+ * that postern.conf accepts (K, M, G) */
 static void confman_size(struct strbuf *out, long long v)
 {
-	static const char suffixes[] = "KMGTP";
-	long long unit = KIB * KIB * KIB * KIB * KIB;
+	static const char suffixes[] = "KMG";
+	long long unit = KIB * KIB * KIB;
 	int i;
 
-	for (i = 4; v != 0 && i >= 0; i--, unit /= KIB) {
+	for (i = 2; v != 0 && i >= 0; i--, unit /= KIB) {
 		if (v % unit == 0) {
 			strbuf_printf_append(out, "%lld%c", v / unit,
 					     suffixes[i]);
@@ -110,13 +111,13 @@ static const char *confman_type(enum param_type type)
 	case PARAM_INT:
 		return "integer";
 	case PARAM_BOOL:
-		return "boolean (yes or no)";
+		return "boolean";
 	case PARAM_TIME:
-		return "time (s, m, h, d, w; a bare number is seconds)";
+		return "time";
 	case PARAM_SIZE:
-		return "size in bytes (K, M, G: binary)";
+		return "size";
 	case PARAM_LIST:
-		return "list (separated by spaces or commas)";
+		return "list";
 	case PARAM_CHOICE:
 		return "one of";
 	case PARAM_MODE:
