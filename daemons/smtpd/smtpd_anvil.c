@@ -122,7 +122,7 @@ static int smtpd_anvil_auth_limit(struct smtpd_session *s,
 {
 	log_warn("AUTH failure limit exceeded: %lld from %s for service %s",
 		 res->failures, smtpd_client(s), s->service);
-	return smtpd_anvil_close(s, "failed AUTH attempts");
+	return smtpd_anvil_close(s, "failed authentication attempts");
 }
 
 /* smtpd_anvil_auth - count an AUTH command; -1: 421 queued, session over */

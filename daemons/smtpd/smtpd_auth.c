@@ -28,9 +28,17 @@
  *
  *	smtpd_auth_failed() is the one place where a failed AUTH is
  *	counted: it logs the failure in Postfix's shape (for fail2ban),
- *	sleeps smtpd_error_sleep_time, and after
- *	smtpd_client_auth_failure_limit failures in the session answers
- *	421 4.7.0 and ends it.
+ *	sleeps smtpd_error_sleep_time, reports the failure to anvil, which
+ *	counts failures per client address across sessions, and answers
+ *	421 4.7.0 and ends the session once the client has
+ *	smtpd_client_auth_failure_limit failures in anvil's time unit
+ *	(smtpd_anvil.c), or in this session alone (what stands when the
+ *	client is exempt or anvil cannot be reached).
+ *
+ *	Each AUTH command that passes the state checks is counted by
+ *	anvil against smtpd_client_auth_rate_limit first; a client over
+ *	it, or already at its failure limit, gets 421 4.7.0 before any
+ *	exchange.
  * DIAGNOSTICS
  *	warning: NAME[ADDR]: SASL PLAIN authentication failed:
  *	    authentication failure
@@ -342,13 +350,15 @@ void smtpd_auth_failed(struct smtpd_session *s, const char *mech)
 		(void)smtpd_io_flush(&s->io);
 		(void)sleep((unsigned)s->cfg->smtpd_error_sleep_time);
 	}
+	if (smtpd_anvil_auth_failure(s) < 0)
+		return; /* the limit across sessions: 421 queued */
 	if (s->cfg->smtpd_client_auth_failure_limit > 0 &&
 	    s->auth_failures >=
 		(unsigned)s->cfg->smtpd_client_auth_failure_limit) {
 		smtpd_io_reply(&s->io,
 			       "421 4.7.0 %s Error: too many failed "
-			       "authentication attempts",
-			       s->cfg->myhostname);
+			       "authentication attempts from %s",
+			       s->cfg->myhostname, s->client_addr);
 		log_info("too many AUTH failures after AUTH from %s",
 			 smtpd_client(s));
 		s->state = SMTPD_STATE_QUIT;
@@ -462,6 +472,8 @@ int smtpd_cmd_auth(struct smtpd_session *s, const char *args, size_t len)
 
 	if (smtpd_auth_check(s) < 0)
 		return -1;
+	if (smtpd_anvil_auth(s) < 0)
+		return -1; /* rate or failure limit: 421 queued */
 	sp = memchr(args, ' ', len);
 	mlen = sp != NULL ? (size_t)(sp - args) : len;
 	initial = sp != NULL;

@@ -7,11 +7,15 @@ outside clients that the limits apply to, and anvil_rate_time_unit =
 its own smtpd service (services.conf lines with -o overrides), and anvil
 counts per service and address, so the tests do not share counters.
 
+AUTH runs without TLS on the test services (smtpd_tls_auth_only = no)
+so that the tests speak plain SMTP.
+
 The counts are read back with anvil's `lookup` request, spoken here in
 the attribute encoding of docs/ipc.md, to wait for a disconnect to be
 seen rather than sleeping.
 """
 
+import base64
 import os
 import re
 import signal
@@ -35,7 +39,18 @@ SERVICES = {
                "smtpd_client_event_limit_exceptions=127.0.0.0/8"],
     "noanvil": ["smtpd_client_connection_count_limit=1",
                 "queue_directory=/nonexistent/postern-queue"],
+    "authlim": ["smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=no",
+                "smtpd_client_auth_failure_limit=3"],
+    "authrate": ["smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=no",
+                 "smtpd_client_auth_rate_limit=2",
+                 "smtpd_client_auth_failure_limit=0"],
 }
+
+
+def auth_plain(user, password):
+    """An AUTH PLAIN command with its initial response."""
+    token = base64.b64encode(("\0%s\0%s" % (user, password)).encode())
+    return b"AUTH PLAIN " + token + b"\r\n"
 
 
 def netstring(data):
@@ -75,6 +90,7 @@ class AnvilTest(unittest.TestCase):
         try:
             inst.set_param("mynetworks", "127.0.0.9/32")
             inst.set_param("anvil_rate_time_unit", "3600s")
+            inst.set_param("smtpd_error_sleep_time", "0")
             cls.ports = {}
             for name, opts in SERVICES.items():
                 port = free_port()
@@ -106,15 +122,25 @@ class AnvilTest(unittest.TestCase):
         s.connect(("127.0.0.1", port))
         return s, self.first_line(s)
 
+    def command(self, s, data):
+        """Send one command; the code and the last line of its reply."""
+        s.sendall(data if isinstance(data, bytes) else
+                  data.encode() + b"\r\n")
+        while True:
+            code, line = self.first_line(s)
+            if len(line) < 4 or line[3] != "-":
+                return code, line
+
     @staticmethod
     def first_line(s):
+        """(code, line) of the next reply line; (0, "") at the end."""
         buf = b""
-        while b"\n" not in buf:
-            data = s.recv(4096)
+        while not buf.endswith(b"\n"):
+            data = s.recv(1)
             if not data:
                 break
             buf += data
-        line = buf.split(b"\n", 1)[0].rstrip(b"\r").decode()
+        line = buf.rstrip(b"\r\n").decode()
         return int(line[:3]) if line[:3].isdigit() else 0, line
 
     @staticmethod
@@ -280,6 +306,50 @@ class AnvilTest(unittest.TestCase):
         finally:
             smtp.quit()
         wait_for(lambda: self.maildir_has(marker), 60, "delivery")
+
+    def test_auth_failure_limit_across_sessions(self):
+        bad = auth_plain(USER, "wrong")
+        s, (code, line) = self.connect("authlim")
+        self.assertEqual(code, 220, line)
+        self.assertEqual(self.command(s, "EHLO client.test")[0], 250)
+        for _ in range(2):
+            self.assertEqual(self.command(s, bad)[0], 535)
+        self.assertEqual(self.command(s, "QUIT")[0], 221)
+        # A new session: its first failure is the third in the unit.
+        s, (code, line) = self.connect("authlim")
+        self.assertEqual(self.command(s, "EHLO client.test")[0], 250)
+        code, line = self.command(s, bad)
+        self.assertEqual(code, 421, line)
+        self.assertRegex(line, r"^421 4\.7\.0 \S+ Error: too many failed "
+                         r"authentication attempts from 127\.0\.0\.1$")
+        self.assertTrue(self.closed(s))
+        self.log_wait(r"warning: AUTH failure limit exceeded: 3 from "
+                      r"unknown\[127\.0\.0\.1\] for service authlim")
+        # Until the unit runs out, even the right password is refused.
+        s, (code, line) = self.connect("authlim")
+        self.assertEqual(self.command(s, "EHLO client.test")[0], 250)
+        code, line = self.command(s, auth_plain(USER, "secret"))
+        self.assertEqual(code, 421, line)
+        self.assertTrue(self.closed(s))
+        # Another address is not affected.
+        s, (code, line) = self.connect("authlim", source="127.0.0.2")
+        self.assertEqual(self.command(s, "EHLO client.test")[0], 250)
+        self.assertEqual(self.command(s, auth_plain(USER, "secret"))[0],
+                         235)
+
+    def test_auth_rate_limit(self):
+        bad = auth_plain(USER, "wrong")
+        s, (code, line) = self.connect("authrate")
+        self.assertEqual(self.command(s, "EHLO client.test")[0], 250)
+        for _ in range(2):
+            self.assertEqual(self.command(s, bad)[0], 535)
+        code, line = self.command(s, auth_plain(USER, "secret"))
+        self.assertEqual(code, 421, line)
+        self.assertRegex(line, r"^421 4\.7\.0 \S+ Error: too many AUTH "
+                         r"commands from 127\.0\.0\.1$")
+        self.assertTrue(self.closed(s))
+        self.log_wait(r"warning: AUTH command rate limit exceeded: 3 from "
+                      r"unknown\[127\.0\.0\.1\] for service authrate")
 
 
 if __name__ == "__main__":

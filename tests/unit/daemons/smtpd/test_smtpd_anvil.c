@@ -324,14 +324,16 @@ START_TEST(test_auth)
 	     "localhost[127.0.0.1] "
 	     "for service smtp\n"},
 	    {false, ANVIL_STAT_LIMIT, ANVIL_LIMIT_AUTH_FAILURE, -1,
-	     "421 4.7.0 mx.test Error: too many failed AUTH attempts from "
+	     "421 4.7.0 mx.test Error: too many failed authentication "
+	     "attempts from "
 	     "127.0.0.1\r\n",
 	     "warning: AUTH failure limit exceeded: 10 from "
 	     "localhost[127.0.0.1] for "
 	     "service smtp\n"},
 	    {true, ANVIL_STAT_OK, "", 0, "", ""},
 	    {true, ANVIL_STAT_LIMIT, ANVIL_LIMIT_AUTH_FAILURE, -1,
-	     "421 4.7.0 mx.test Error: too many failed AUTH attempts from "
+	     "421 4.7.0 mx.test Error: too many failed authentication "
+	     "attempts from "
 	     "127.0.0.1\r\n",
 	     "warning: AUTH failure limit exceeded: 10 from "
 	     "localhost[127.0.0.1] for "
