@@ -15,7 +15,8 @@
  *	Picking up: rename incoming/ID -> active/ID (the directory is
  *	fsynced after each scan), open it read-write, validate it whole
  *	with qfile_read(); a file that fails is renamed to corrupt/ and
- *	logged, never delivered in part. Recipients whose status record
+ *	logged, never delivered in part (so is a name that cannot be
+ *	opened as a file: a symlink, a directory, a socket). Recipients whose status record
  *	says done or bounced are skipped, so a restart re-delivers only
  *	what was not recorded. Logged: "QID: from=<s>, size=N, nrcpt=N
  *	(queue active)".
@@ -238,6 +239,12 @@ static void qmgr_msg_load(struct qmgr *q, const char *name)
 
 	fd = openat(q->dirfd[QMGR_Q_ACTIVE], name,
 		    O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && (errno == ELOOP || errno == EISDIR || errno == ENXIO)) {
+		/* A symlink, a directory or a socket: never a queue file,
+		 * and nothing would ever take it out of active/. */
+		qmgr_to_corrupt(q, QMGR_Q_ACTIVE, name, "not a regular file");
+		return;
+	}
 	if (fd < 0) {
 		log_warn("%s: open active/%s: %m", name, name);
 		return;

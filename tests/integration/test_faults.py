@@ -20,8 +20,9 @@ loopback) and injects one kind of fault:
   line that says why, nothing created under /etc, delivered after the
   operator repairs it.
 - QueueFileTamperTest: held queue files truncated, altered, replaced by
-  garbage or by an empty file, or dropped into the queue with a bad
-  name: moved to corrupt/ and logged, never delivered (not even in part),
+  garbage or by an empty file, dropped into the queue with a bad name,
+  or not files at all (a symlink to /etc/passwd, a directory, a FIFO):
+  moved to corrupt/ and logged, never delivered (not even in part),
   and qmgr keeps its pid; a status record with an unknown state is read
   as pending and delivered once.
 
@@ -917,6 +918,21 @@ class QueueFileTamperTest(FaultCase):
                 f.write(data)
             os.chown(p, owner.st_uid, owner.st_gid)
             os.chmod(p, 0o600)
+        # and what is not a file at all: never opened through, never
+        # waited on
+        odd = {"incoming/00000000AAAA0001": "symlink to /etc/passwd",
+               "incoming/00000000AAAA0002": "directory",
+               "deferred/00000000AAAA0003": "fifo"}
+        for rel, what in odd.items():
+            p = os.path.join(inst.queue_directory, rel)
+            if what.startswith("symlink"):
+                os.symlink("/etc/passwd", p)
+            elif what == "directory":
+                os.mkdir(p, 0o700)
+            else:
+                os.mkfifo(p, 0o600)
+            os.chown(p, owner.st_uid, owner.st_gid, follow_symlinks=False)
+        strays.update(odd)
         inst.postern("queue", "flush")
         want_corrupt = {variants[10 + i][1]
                         for i, t in enumerate(tamper) if t[2] == "corrupt"}
