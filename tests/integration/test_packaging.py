@@ -239,6 +239,10 @@ class AppArmorTest(unittest.TestCase):
                          ["master"])
         self.assertEqual(users_of(r"incoming"), ["cleanup", "qmgr"])
         self.assertEqual(users_of(r"public/submit"), ["sendmail"])
+        # Delivery agents read the queue file qmgr passes them, only.
+        self.assertEqual(users_of(r"@\{POSTERN_QUEUE\}/active/"),
+                         ["bounce", "lda", "smtp"])
+        self.assertEqual(users_of(r"@\{POSTERN_QUEUE\}/active/\* rw"), [])
 
 
 class InstallTest(unittest.TestCase):
