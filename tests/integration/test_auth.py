@@ -292,7 +292,7 @@ class AuthTest(unittest.TestCase):
             self.assertEqual(text, "553 5.7.1 <%s>: Sender address "
                              "rejected: not owned by user %s" %
                              (sender, USER))
-        for sender in (USER, ALIAS, ALIAS.upper(), ""):
+        for sender in (USER, ALIAS, ALIAS.upper(), "", "user+tag@" + DOMAIN):
             code, text = c.cmd("MAIL FROM:<%s>" % sender)
             self.assertEqual(code, 250, sender)
             self.assertEqual(c.cmd("RSET")[0], 250)
