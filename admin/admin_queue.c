@@ -66,13 +66,15 @@ static char *queue_path(const struct admin_ctx *ctx, const char *sub,
 	return xasprintf("%s/%s/%s", ctx->cfg.queue_directory, sub, name);
 }
 
-/* queue_open - open and validate one queue file: fd or -1 */
+/* queue_open - open and validate one queue file: fd or -1. Never
+ * through a symlink; O_NONBLOCK so that a FIFO cannot hang us (the
+ * reader then refuses anything that is not a regular file). */
 static int queue_open(const struct admin_ctx *ctx, const char *sub,
 		      const char *id, struct qfile_msg *msg,
 		      const char **error_r)
 {
 	char *path = queue_path(ctx, sub, id);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	free(path);
 	if (fd < 0) {

@@ -964,6 +964,17 @@ class QueueFileTamperTest(FaultCase):
         self.assertNotRegex(log, r"qmgr\[\d+\]: (fatal|panic)")
         self.assertEqual(sorted(set(queue_files(inst, "corrupt")) -
                                 want_corrupt), [])
+        # qmgr never looks into hold/ by itself; the admin command (root)
+        # must not hang on a FIFO there, nor follow a symlink
+        fifo = os.path.join(inst.queue_directory, "hold", "00000000AAAA0004")
+        os.mkfifo(fifo, 0o600)
+        os.symlink("/etc/shadow", os.path.join(inst.queue_directory, "hold",
+                                               "00000000AAAA0005"))
+        try:
+            r = inst.postern("queue", "list", check=False, timeout=30)
+        except subprocess.TimeoutExpired:
+            self.fail("postern queue list hangs on a FIFO in hold/")
+        self.assertNotIn("root:", r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
