@@ -56,7 +56,8 @@
  *	a delivery takes the shared lock (maildir_quota_lock()) before its
  *	file enters new/ and drops it after its line is appended. So every
  *	message is either counted by a recalculation or appended after it,
- *	never both and never neither.
+ *	never both and never neither. Where a directory cannot be locked
+ *	(NFS) both go on unlocked, as Dovecot's own writers do.
  *
  *	Whatever fails after the tmp file exists removes it again. Callers
  *	should ignore SIGXFSZ so that a file size limit is an EFBIG error.
@@ -932,7 +933,10 @@ out:
 }
 
 /* maildir_quota_lock - flock the Maildir root: shared (a delivery
- * between new/ and its appended line) or exclusive (a recount) */
+ * between new/ and its appended line) or exclusive (a recount). A file
+ * system that cannot lock a directory (NFS emulates flock with fcntl
+ * locks, which want a writable descriptor) goes on unlocked: the lock
+ * keeps the count exact, it is not needed for safe delivery. */
 int maildir_quota_lock(int maildir_fd, bool exclusive)
 {
 	int r;
@@ -940,6 +944,9 @@ int maildir_quota_lock(int maildir_fd, bool exclusive)
 	do {
 		r = flock(maildir_fd, exclusive ? LOCK_EX : LOCK_SH);
 	} while (r < 0 && errno == EINTR);
+	if (r < 0 && (errno == ENOLCK || errno == EINVAL ||
+		      errno == EOPNOTSUPP || errno == EBADF))
+		return 0;
 	return r;
 }
 

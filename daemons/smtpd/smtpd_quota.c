@@ -43,6 +43,7 @@
 #include "sys_defs.h"
 
 #include <ctype.h>
+#include <limits.h>
 
 #include "log.h"
 #include "lookup_clnt.h"
@@ -103,14 +104,14 @@ static int smtpd_quota_target(struct smtpd_session *s, const char *key,
 int smtpd_check_quota(struct smtpd_session *s, const char *key,
 		      const char *rcpt, struct strbuf *reply)
 {
-	long long size = (long long)s->declared_size;
+	long long size = s->declared_size > (unsigned long long)LLONG_MAX
+			     ? LLONG_MAX
+			     : (long long)s->declared_size;
 	struct lookup_domain_limits dom;
 	struct lookup_limits lim;
 	struct strbuf target, value;
 	int r, status = 0;
 
-	if (size < 0)
-		size = 0;
 	strbuf_init(&target, 64);
 	strbuf_init(&value, 64);
 	r = smtpd_quota_target(s, key, &target);

@@ -572,6 +572,9 @@ class LookupRulesTest(DataTestCase):
     def test_limits_and_sender_logins(self):
         self.expect("virtual_mailbox_limits", "mbox@rules.example",
                     "0,0,0,0")
+        self.expect("virtual_domain_limits", "rules.example", "0,0")
+        self.expect("virtual_domain_limits", "RULES.example", "0,0")
+        self.expect("virtual_domain_limits", "unknown.example", None)
         code, value = self.lookup("smtpd_sender_login_maps",
                                   "list@rules.example")
         self.assertEqual(code, 0)
@@ -593,7 +596,7 @@ class LookupRulesTest(DataTestCase):
                 "u@target.example;"]
         for table in ("virtual_mailbox_maps", "virtual_alias_maps",
                       "virtual_mailbox_domains", "virtual_mailbox_limits",
-                      "smtpd_sender_login_maps"):
+                      "virtual_domain_limits", "smtpd_sender_login_maps"):
             for key in keys:
                 code, out = self.lookup(table, key)
                 self.assertIn(code, (EXIT_NOTFOUND, EX_TEMPFAIL),
