@@ -17,7 +17,9 @@
  *	config check loads postern.conf (unknown parameters are warnings,
  *	with file and line; malformed lines and values are errors),
  *	services.conf (syntax; a warning for each command missing from
- *	daemon_directory and each account that does not exist) and checks
+ *	daemon_directory, each account that does not exist, and each
+ *	smtpd service whose smtpd_client_connection_count_limit is not
+ *	below its maxproc, docs/anvil.md) and checks
  *	that proxyd.conf and admin.conf exist with safe modes.
  * DIAGNOSTICS
  *	show: 1 when a NAME is not a parameter, 78 when postern.conf is
@@ -218,6 +220,47 @@ out:
 	return rc;
 }
 
+/*
+ * config_check_smtpd_limit - warn when one client address can hold every
+ * process of an smtpd service: smtpd_client_connection_count_limit
+ * (with the line's -o overrides) must be below its maxproc
+ * (docs/anvil.md).
+ */
+static void config_check_smtpd_limit(struct admin_ctx *ctx, const char *path,
+				     const struct service_def *s,
+				     unsigned *warnings)
+{
+	struct config scfg;
+	struct strbuf why;
+	const char *error = NULL;
+	long long maxproc, limit;
+	size_t i;
+
+	memset(&scfg, 0, sizeof(scfg));
+	strbuf_init(&why, 64);
+	if (config_load(&scfg, ctx->config_dir, &why) < 0)
+		goto out;
+	for (i = 0; i < s->noverrides; i++)
+		if (param_find(s->overrides[i].name) != NULL &&
+		    config_set(&scfg, s->overrides[i].name,
+			       s->overrides[i].value, &error) < 0)
+			goto out;
+	maxproc = s->maxproc < 0 ? scfg.default_process_limit : s->maxproc;
+	limit = scfg.smtpd_client_connection_count_limit;
+	if (maxproc > 0 && (limit == 0 || limit >= maxproc)) {
+		admin_warn("%s, line %d: service %s: "
+			   "smtpd_client_connection_count_limit %lld%s is not "
+			   "below maxproc %lld: one client address can hold "
+			   "every smtpd process",
+			   path, s->lineno, s->name, limit,
+			   limit == 0 ? " (no limit)" : "", maxproc);
+		(*warnings)++;
+	}
+out:
+	config_release(&scfg);
+	strbuf_release(&why);
+}
+
 /* config_check_services - services.conf syntax, commands, accounts */
 static int config_check_services(struct admin_ctx *ctx, unsigned *warnings)
 {
@@ -245,6 +288,8 @@ static int config_check_services(struct admin_ctx *ctx, unsigned *warnings)
 			(*warnings)++;
 		}
 		free(prog);
+		if (s->type == SERVICE_INET && strcmp(s->command, "smtpd") == 0)
+			config_check_smtpd_limit(ctx, path, s, warnings);
 		if (geteuid() == 0 && getpwnam(s->user) == NULL) {
 			admin_warn("%s, line %d: service %s: no such account "
 				   "%s",

@@ -24,7 +24,8 @@ import socket
 import unittest
 import uuid
 
-from harness import Instance, free_port, pid_alive, wait_for
+from harness import (Instance, InstanceTestCase, free_port, pid_alive,
+                     wait_for)
 
 DOMAIN = "example.test"
 USER = "user@" + DOMAIN
@@ -350,6 +351,32 @@ class AnvilTest(unittest.TestCase):
         self.assertTrue(self.closed(s))
         self.log_wait(r"warning: AUTH command rate limit exceeded: 3 from "
                       r"unknown\[127\.0\.0\.1\] for service authrate")
+
+
+class AnvilConfigTest(InstanceTestCase):
+    """postern config check and the count limit against maxproc."""
+
+    def test_config_check_count_limit_below_maxproc(self):
+        inst = self.instance(smtp=True)
+        r = inst.postern("config", "check")
+        self.assertNotIn("smtpd_client_connection_count_limit", r.stderr)
+        inst.add_service_line("tiny inet 127.0.0.1:%d postern n 10 smtpd" %
+                              free_port())
+        lineno = len(inst.services_text().splitlines())
+        r = inst.postern("config", "check")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("services.conf, line %d: service tiny: "
+                      "smtpd_client_connection_count_limit 50 is not below "
+                      "maxproc 10: one client address can hold every smtpd "
+                      "process" % lineno, r.stderr)
+        self.assertEqual(r.stderr.count("is not below maxproc"), 1,
+                         r.stderr)
+        inst.remove_service("tiny", "inet")
+        inst.add_service_line("tiny inet 127.0.0.1:%d postern n 10 smtpd "
+                              "-o smtpd_client_connection_count_limit=5" %
+                              free_port())
+        r = inst.postern("config", "check")
+        self.assertNotIn("is not below maxproc", r.stderr)
 
 
 if __name__ == "__main__":
