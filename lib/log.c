@@ -8,9 +8,12 @@
  *	("postern"); every line is tagged "postern/smtpd[pid]". By default
  *	lines go to syslog. log_open_file() switches to a maillog file
  *	written in syslog's shape ("Mmm dd hh:mm:ss host tag: text"), opened
- *	O_APPEND so several processes can share it; log_reopen() reopens it
- *	after rotation. log_set_stderr() adds a stderr copy (start -f and
- *	the admin command).
+ *	O_APPEND so several processes can share it (never through a
+ *	symbolic link); log_reopen() reopens the same path after rotation
+ *	and says whether it could, log_file_chown() gives the open file to
+ *	an owner (master: mail_owner, so that resident services can reopen
+ *	it). log_set_stderr() adds a stderr copy (start -f and the admin
+ *	command).
  *
  *	Warnings, errors, fatal and panic lines carry "warning: ", "error: ",
  *	"fatal: " and "panic: " prefixes as Postfix's do, so operators and
@@ -84,7 +87,8 @@ const char *log_program(void)
 /* log_open_file - log to a maillog file instead of syslog */
 int log_open_file(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	int fd = open(
+	    path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 
 	if (fd < 0)
 		return -1;
@@ -99,11 +103,20 @@ int log_open_file(const char *path)
 	return 0;
 }
 
-/* log_reopen - reopen the maillog file (after rotation) */
-void log_reopen(void)
+/* log_reopen - reopen the maillog file (after rotation): 0, or -1 when
+ * it cannot be opened (the old file stays in use) */
+int log_reopen(void)
 {
-	if (log_path != NULL && log_open_file(log_path) < 0)
-		log_warn("reopen %s: %m", log_path);
+	if (log_path == NULL || log_open_file(log_path) == 0)
+		return 0;
+	log_warn("reopen %s: %m", log_path);
+	return -1;
+}
+
+/* log_file_chown - give the open maillog file to uid:gid */
+int log_file_chown(uid_t uid, gid_t gid)
+{
+	return log_fd < 0 ? 0 : fchown(log_fd, uid, gid);
 }
 
 /* log_set_stderr - copy every line to stderr */
