@@ -50,6 +50,14 @@
  *	after SIGHUP or server_stop() once the current clients are done.
  *	pre_exit runs on every orderly exit.
  *
+ *	SIGUSR1 (forwarded by master after the maillog was rotated): a
+ *	SINGLE process treats it as SIGHUP (it finishes its client and
+ *	exits; its successor opens the new file while still privileged);
+ *	a MULTI process reopens the maillog in place; when it cannot (its
+ *	account may not reach the log directory, or it runs chrooted) it
+ *	reports SERVER_STATUS_GONE, so that master no longer counts it and
+ *	starts a successor at once, and winds down as after SIGHUP.
+ *
  *	Stand-alone mode (-S) is for tests and debugging: no master, no
  *	listener; standard input (a socket) is the one client, and the
  *	process exits when it is done. Without -S and without a listening
@@ -227,10 +235,12 @@ static NORETURN void server_single_loop(struct server *srv)
 	sa.sa_flags = SA_RESTART;
 	sa.sa_handler = server_on_hup;
 	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGUSR1, &sa, NULL); /* maillog rotated */
 	sa.sa_handler = server_on_term;
 	(void)sigaction(SIGTERM, &sa, NULL);
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
+	sigaddset(&hup, SIGUSR1);
 	idle.tv_sec = (time_t)srv->cfg.max_idle;
 	idle.tv_nsec = 0;
 
@@ -358,7 +368,8 @@ static void server_master_cb(struct ev_loop *loop, int fd, int events,
 		server_exit(ctx);
 }
 
-/* server_sig_cb - MULTI: SIGTERM exits, SIGHUP winds down */
+/* server_sig_cb - MULTI: SIGTERM exits, SIGHUP winds down, SIGUSR1
+ * reopens the maillog (or winds down when it cannot) */
 static void server_sig_cb(struct ev_loop *loop, int signo, void *ctx)
 {
 	struct server *srv = ctx;
@@ -366,6 +377,12 @@ static void server_sig_cb(struct ev_loop *loop, int signo, void *ctx)
 	(void)loop;
 	if (signo == SIGTERM)
 		server_exit(srv);
+	if (signo == SIGUSR1) {
+		if (log_reopen() == 0)
+			return;
+		/* Master starts a successor at once, even at maxproc. */
+		server_report(SERVER_STATUS_GONE);
+	}
 	server_wind_down(srv);
 }
 
@@ -374,6 +391,7 @@ static NORETURN void server_multi_loop(struct server *srv)
 {
 	ev_signal(srv->loop, SIGTERM, server_sig_cb, srv);
 	ev_signal(srv->loop, SIGHUP, server_sig_cb, srv);
+	ev_signal(srv->loop, SIGUSR1, server_sig_cb, srv);
 	if (server_master_fd >= 0)
 		ev_fd_set(srv->loop, server_master_fd, EV_READ,
 			  server_master_cb, srv);

@@ -52,6 +52,7 @@
 enum server_state {
 	SERVER_STATUS_IDLE = 0,
 	SERVER_STATUS_BUSY = 1,
+	SERVER_STATUS_GONE = 2, /* winding down: do not count me any more */
 };
 
 /* One status report: small and fixed so a pipe write is atomic. */

@@ -34,7 +34,8 @@
  *		sanitizer report is not lost), or to /dev/null.
  *	-d	debug logging.
  *
- *	Signals: SIGHUP reloads both files (see docs/master.md); SIGTERM
+ *	Signals: SIGHUP reloads both files (see docs/master.md); SIGUSR1
+ *	reopens the maillog after rotation (docs/logging.md); SIGTERM
  *	and SIGINT stop every service process (SIGTERM, then SIGKILL after
  *	a grace period), stop the embedded database, remove the pid file
  *	and exit 0.
@@ -60,6 +61,7 @@
 #include "log.h"
 #include "params.h"
 #include "pgembed.h"
+#include "priv.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -151,10 +153,46 @@ static void master_detach(void)
 		log_fatal("setsid: %m");
 }
 
+/* master_log_stdio - a detached master's stdout and stderr: the maillog
+ * (or /dev/null); services inherit them */
+void master_log_stdio(const struct master *m)
+{
+	const char *out = "/dev/null";
+	int fd;
+
+	/* Whatever a detached process still writes on stdout or stderr (a
+	 * sanitizer report, a library's complaint) lands in the maillog,
+	 * where operators and the tests look, rather than nowhere. */
+	if (*m->cfg.maillog_file != '\0')
+		out = m->cfg.maillog_file;
+	fd = open(out, O_WRONLY | O_APPEND | O_NOFOLLOW);
+	if (fd < 0)
+		fd = open("/dev/null", O_WRONLY);
+	if (fd < 0)
+		log_fatal("open /dev/null: %m");
+	(void)dup2(fd, STDOUT_FILENO);
+	(void)dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		(void)close(fd);
+}
+
+/* master_log_owner - the maillog belongs to mail_owner, like its
+ * directory, so that resident services can reopen it after rotation */
+void master_log_owner(const struct master *m)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (geteuid() != 0 || *m->cfg.maillog_file == '\0' ||
+	    priv_lookup(m->cfg.mail_owner, &uid, &gid) < 0)
+		return;
+	if (log_file_chown(uid, gid) < 0)
+		log_warn("chown %s: %m", m->cfg.maillog_file);
+}
+
 /* master_ready - tell the waiting parent that everything is up */
 static void master_ready(const struct master *m)
 {
-	const char *out = "/dev/null";
 	int fd;
 	ssize_t n;
 
@@ -166,20 +204,7 @@ static void master_ready(const struct master *m)
 	(void)dup2(fd, STDIN_FILENO);
 	if (fd != STDIN_FILENO)
 		(void)close(fd);
-	/* Whatever a detached process still writes on stdout or stderr (a
-	 * sanitizer report, a library's complaint) lands in the maillog,
-	 * where operators and the tests look, rather than nowhere. */
-	if (*m->cfg.maillog_file != '\0')
-		out = m->cfg.maillog_file;
-	fd = open(out, O_WRONLY | O_APPEND);
-	if (fd < 0)
-		fd = open("/dev/null", O_WRONLY);
-	if (fd < 0)
-		log_fatal("open /dev/null: %m");
-	(void)dup2(fd, STDOUT_FILENO);
-	(void)dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		(void)close(fd);
+	master_log_stdio(m);
 	log_set_stderr(false);
 	do
 		n = write(master_ready_fd, "R", 1);
@@ -237,6 +262,7 @@ static void master_open_log(struct master *m)
 	if (*m->cfg.maillog_file != '\0' &&
 	    log_open_file(m->cfg.maillog_file) < 0)
 		log_warn("open %s: %m", m->cfg.maillog_file);
+	master_log_owner(m);
 	log_set_stderr(true);
 	log_set_debug(m->debug);
 }

@@ -14,7 +14,8 @@
  *	                 reload
  *	master_spawn     fork/exec, reaping, crash throttling
  *	master_status    the status pipes and when to watch a listener
- *	master_signals   SIGCHLD, SIGHUP, SIGTERM/SIGINT and stopping
+ *	master_signals   SIGCHLD, SIGHUP, SIGUSR1, SIGTERM/SIGINT and
+ *	                 stopping
  */
 #ifndef POSTERN_MASTER_H
 #define POSTERN_MASTER_H
@@ -116,6 +117,10 @@ void master_status_watch(struct master *m, struct master_service *svc);
 void master_listen_update(struct master *m, struct master_service *svc);
 void master_listen_stop(struct master *m, struct master_service *svc);
 void master_update_all(struct master *m);
+
+/* main.c */
+void master_log_stdio(const struct master *m);
+void master_log_owner(const struct master *m);
 
 /* master_signals.c */
 void master_signals_init(struct master *m);

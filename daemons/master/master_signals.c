@@ -1,12 +1,18 @@
 /*
  * NAME
- *	master_signals - SIGCHLD, SIGHUP, SIGTERM and SIGINT
+ *	master_signals - SIGCHLD, SIGHUP, SIGUSR1, SIGTERM and SIGINT
  * SYNOPSIS
  *	see master.h
  * DESCRIPTION
  *	Signals reach master through the event loop's self-pipe, so the
  *	handlers below run in ordinary context. SIGCHLD reaps children.
- *	SIGHUP reloads the configuration. SIGTERM and SIGINT stop master:
+ *	SIGHUP reloads the configuration. SIGUSR1 says the maillog_file
+ *	was rotated: master reopens it (creating it, owned by mail_owner),
+ *	points a detached master's stdout and stderr at it, logs "reopened
+ *	the maillog" there and forwards SIGUSR1 to every child, which
+ *	reopens the file too or, when it cannot, finishes its clients and
+ *	exits so that a fresh process opens it (lib/server.c). SIGTERM and
+ *	SIGINT stop master:
  *	no listener is watched any more, every child gets SIGTERM, and
  *	those still alive after MASTER_STOP_GRACE_MS get SIGKILL; the loop
  *	ends once the last one is reaped, and main() then closes the
@@ -64,6 +70,20 @@ void master_stop(struct master *m, int signo)
 					     master_kill_cb, m);
 }
 
+/* master_rotate - SIGUSR1: the maillog was rotated */
+static void master_rotate(struct master *m)
+{
+	if (*m->cfg.maillog_file == '\0' || m->stopping)
+		return;
+	if (log_reopen() == 0) {
+		master_log_owner(m);
+		if (!m->foreground)
+			master_log_stdio(m);
+		log_info("reopened the maillog %s", m->cfg.maillog_file);
+	}
+	master_kill_all(m, SIGUSR1);
+}
+
 /* master_sig_cb - dispatch a caught signal */
 static void master_sig_cb(struct ev_loop *loop, int signo, void *ctx)
 {
@@ -78,6 +98,9 @@ static void master_sig_cb(struct ev_loop *loop, int signo, void *ctx)
 		if (!m->stopping)
 			master_reload(m);
 		break;
+	case SIGUSR1:
+		master_rotate(m);
+		break;
 	default:
 		master_stop(m, signo);
 		break;
@@ -90,6 +113,7 @@ void master_signals_init(struct master *m)
 	(void)signal(SIGPIPE, SIG_IGN);
 	ev_signal(m->loop, SIGCHLD, master_sig_cb, m);
 	ev_signal(m->loop, SIGHUP, master_sig_cb, m);
+	ev_signal(m->loop, SIGUSR1, master_sig_cb, m);
 	ev_signal(m->loop, SIGTERM, master_sig_cb, m);
 	ev_signal(m->loop, SIGINT, master_sig_cb, m);
 }

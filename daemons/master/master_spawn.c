@@ -65,6 +65,9 @@ static NORETURN void master_child(struct master *m,
 	 * never reach master's self-pipe, which the child still shares. */
 	for (i = 0; i < ARRAY_LEN(sigs); i++)
 		(void)signal(sigs[i], SIG_DFL);
+	/* Ignored across exec until the service catches it: a maillog
+	 * rotation must not kill a process that is still starting. */
+	(void)signal(SIGUSR1, SIG_IGN);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	/* A process group of its own: Ctrl-C on `postern start -f` reaches

@@ -8,6 +8,9 @@
  *	(pid, busy or idle) to the service's status pipe; they are small
  *	and fixed, so each write is atomic and reads return whole records.
  *	master_status_cb() keeps each service's count of idle processes.
+ *	A process that reports "gone" (it winds down after it could not
+ *	reopen the maillog) is retired: it no longer counts towards
+ *	maxproc, and a service_start=always service gets a successor.
  *	Records from unknown or retired processes are ignored.
  *
  *	master watches a service's listener only while the service has no
@@ -57,6 +60,13 @@ static void master_status_apply(struct master *m, struct master_service *svc,
 		proc->avail = false;
 		svc->avail--;
 		proc->uses++;
+	} else if (st->state == SERVER_STATUS_GONE) {
+		if (proc->avail)
+			svc->avail--;
+		proc->avail = false;
+		proc->svc = NULL; /* only its exit is noted now */
+		svc->total--;
+		master_ensure(m, svc);
 	}
 }
 
