@@ -93,6 +93,7 @@ int admin_accounts(struct admin_ctx *ctx, int argc, char **argv);
 int admin_start(struct admin_ctx *ctx, int argc, char **argv);
 int admin_stop(struct admin_ctx *ctx, int argc, char **argv);
 int admin_reload(struct admin_ctx *ctx, int argc, char **argv);
+int admin_reopen(struct admin_ctx *ctx, int argc, char **argv);
 int admin_status(struct admin_ctx *ctx, int argc, char **argv);
 
 /* admin_config.c */

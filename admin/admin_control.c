@@ -1,10 +1,11 @@
 /*
  * NAME
- *	admin_control - postern start, stop, reload, status
+ *	admin_control - postern start, stop, reload, reopen, status
  * SYNOPSIS
  *	postern [-c DIR] start [-f]
  *	postern [-c DIR] stop
  *	postern [-c DIR] reload
+ *	postern [-c DIR] reopen
  *	postern [-c DIR] status [--json]
  * DESCRIPTION
  *	An instance is running when its master holds the lock on
@@ -23,10 +24,11 @@
  *
  *	stop sends SIGTERM and waits (up to 30 seconds) until master has
  *	stopped its services and the embedded database and exited. reload
- *	sends SIGHUP. status prints running or stopped.
+ *	sends SIGHUP. reopen sends SIGUSR1, after the maillog was rotated
+ *	(docs/logging.md). status prints running or stopped.
  * DIAGNOSTICS
  *	start: 1 already running, 69 no master program, 75 master failed
- *	(its reason is on stderr). stop and reload: 69 not running, 77
+ *	(its reason is on stderr). stop, reload, reopen: 69 not running, 77
  *	not allowed to signal it, 75 did not stop in time. status: 0
  *	running, 3 stopped.
  * SEE ALSO
@@ -369,6 +371,22 @@ int admin_reload(struct admin_ctx *ctx, int argc, char **argv)
 	if ((rc = control_signal(ctx, SIGHUP, &pid)) != 0)
 		return rc;
 	printf("asked master (pid %ld) of %s to reload its configuration\n",
+	       (long)pid, ctx->config_dir);
+	return 0;
+}
+
+/* admin_reopen - postern reopen: the maillog was rotated */
+int admin_reopen(struct admin_ctx *ctx, int argc, char **argv)
+{
+	pid_t pid;
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return admin_usage(ctx, "reopen", NULL);
+	if ((rc = control_signal(ctx, SIGUSR1, &pid)) != 0)
+		return rc;
+	printf("asked master (pid %ld) of %s to reopen the maillog\n",
 	       (long)pid, ctx->config_dir);
 	return 0;
 }

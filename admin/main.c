@@ -6,7 +6,7 @@
  *	postern init DIR [--embedded-db | --db CONNINFO] [--smtp ADDR:PORT]
  *		[--submission ADDR:PORT] [--submissions ADDR:PORT]
  *		[--hostname NAME] [--postmaster ADDR]
- *	postern [-c DIR] start [-f] | stop | reload | status
+ *	postern [-c DIR] start [-f] | stop | reload | reopen | status
  *	postern [-c DIR] config show [-n|-d] [NAME...] | config check
  * DESCRIPTION
  *	One command manages an instance: creating it, starting and
@@ -49,6 +49,7 @@ static const struct admin_verb admin_verbs[] = {
     {"start", NULL, admin_start, "[-f]", true},
     {"stop", NULL, admin_stop, "", true},
     {"reload", NULL, admin_reload, "", true},
+    {"reopen", NULL, admin_reopen, "(after the maillog was rotated)", true},
     {"status", NULL, admin_status, "", true},
     {"config", "show", admin_config_show, "[-n | -d] [NAME...]", false},
     {"config", "check", admin_config_check, "", false},
