@@ -1,12 +1,14 @@
 """test_fail2ban - fail2ban's filters read Postern's log and ban the right host.
 
 One instance (embedded database, mynetworks = 127.0.0.9/32 so that
-127.0.0.1 is an outside client) with two SMTP ports: the usual one,
-logging as postern/smtpd, and a second smtpd service with
-`-o syslog_name=postfix`, logging as postfix/smtpd. Real clients produce
-real rejections (relay attempts, unknown users) on both, plus sessions
-whose HELO names, MAIL FROM and RCPT TO addresses and commands try to
-forge a `[1.2.3.4]`, a `]: ` or a whole line (CR, LF, control bytes).
+127.0.0.1 is an outside client) with two SMTP ports offering AUTH: one
+logging as postern/smtpd, and one with `-o syslog_name=postfix`, logging
+as postfix/smtpd. Real clients produce real rejections (relay attempts,
+unknown users) and real AUTH failures (PLAIN and LOGIN, a wrong password
+and an unknown user) on both, plus sessions whose HELO names, MAIL FROM
+and RCPT TO addresses, AUTH mechanisms and user names and commands try
+to forge a `[1.2.3.4]`, a `]: ` or a whole line (CR, LF, control bytes).
+A successful AUTH is no failure.
 
 Then `fail2ban-regex -o ip` runs on the maillog with:
 - contrib/fail2ban/filter.d/postern.conf (installed next to Debian's
@@ -18,8 +20,12 @@ Each must report exactly the expected number of failures, every one for
 127.0.0.1, and never 1.2.3.4.
 """
 
+import base64
 import os
+import re
 import shutil
+import smtplib
+import ssl
 import subprocess
 import tempfile
 import unittest
@@ -52,11 +58,16 @@ class Fail2banTest(unittest.TestCase):
         cls.inst = Instance(embedded_db=True, smtp=True)
         cls.tmp = tempfile.mkdtemp(prefix="postern-f2b.")
         try:
-            cls.pf_port = free_port()
+            cls.pn_port, cls.pf_port = free_port(), free_port()
             cls.inst.set_param("mynetworks", "127.0.0.9/32")
+            auth = ("-o smtpd_sasl_auth_enable=yes "
+                    "-o smtpd_tls_auth_only=no -o smtpd_error_sleep_time=0")
             cls.inst.add_service_line(
-                "smtppf inet 127.0.0.1:%d postern n 10 smtpd "
-                "-o syslog_name=postfix" % cls.pf_port)
+                "smtppn inet 127.0.0.1:%d postern n 10 smtpd %s"
+                % (cls.pn_port, auth))
+            cls.inst.add_service_line(
+                "smtppf inet 127.0.0.1:%d postern n 10 smtpd %s "
+                "-o syslog_name=postfix" % (cls.pf_port, auth))
             cls.inst.start()
             cls.inst.postern("domain", "add", "local.test")
             cls.inst.postern("mailbox", "add", "alice@local.test",
@@ -67,10 +78,12 @@ class Fail2banTest(unittest.TestCase):
             shutil.copy(os.path.join(STOCK_FILTER_DIR, "common.conf"), fdir)
             shutil.copy(FILTER, fdir)
             cls.filter = os.path.join(fdir, "postern.conf")
-            cls.sent = {cls.inst.smtp_port: 0, cls.pf_port: 0}
-            for port in (cls.inst.smtp_port, cls.pf_port):
+            cls.sent = {cls.pn_port: 0, cls.pf_port: 0}
+            cls.auth_failed = {cls.pn_port: 0, cls.pf_port: 0}
+            for port in (cls.pn_port, cls.pf_port):
                 cls.rejections(port)
                 cls.injections(port)
+                cls.auth_failures(port)
             cls.log = cls.inst.path("log", "maillog")
             # smtpd logs the disconnect after the last reject
             wait_for(lambda: cls.inst.log().count("disconnect from") >=
@@ -154,20 +167,52 @@ class Fail2banTest(unittest.TestCase):
         assert code == 221, text
         c.close()
 
+    @classmethod
+    def auth_failures(cls, port):
+        """3 failed AUTHs, 1 success, and forged names: 3 failures."""
+        def b64(text):
+            return base64.b64encode(text.encode()).decode()
+
+        def failed(c, *lines):
+            for line in lines[:-1]:
+                cls.expect(c, line, 334)
+            cls.expect(c, lines[-1], 535)
+            cls.auth_failed[port] += 1
+
+        c = cls.session(port)
+        failed(c, "AUTH PLAIN " + b64("\0alice@local.test\0wrong-pw"))
+        failed(c, "AUTH PLAIN " + b64("\0nobody@local.test\0x"))
+        failed(c, "AUTH LOGIN", b64("alice@local.test"), b64("wrong-pw"))
+        # Forged user names are never logged in the failure line; a
+        # forged mechanism is refused before any exchange.
+        code, text = c.cmd("AUTH PLAIN[%s]: SASL PLAIN authentication "
+                           "failed:" % FORGED)
+        assert 500 <= code < 600 and code != 535, text
+        cls.expect(c, "AUTH PLAIN " + b64("\0alice@local.test\0alice-pw"),
+                   235)
+        # Authenticated: relaying is allowed, client= names the login.
+        cls.expect(c, "MAIL FROM:<alice@local.test>", 250)
+        cls.expect(c, "RCPT TO:<friend@elsewhere.test>", 250)
+        cls.expect(c, "RSET", 250)
+        cls.expect(c, "QUIT", 221)
+        c.close()
+
     def assert_only_client(self, ips, want):
         self.assertNotIn(FORGED, ips)
         self.assertEqual(ips, ["127.0.0.1"] * want)
 
     def test_shipped_filter_matches_every_rejection(self):
-        # Only the postern/smtpd port's lines: 3 rejections + 3 injected.
-        self.assertEqual(self.sent[self.inst.smtp_port], 6)
-        self.assert_only_client(fail2ban_ips(self.log, self.filter), 6)
+        # Only the postern/smtpd port's lines: 3 rejections + 3 injected
+        # + 3 AUTH failures.
+        self.assertEqual(self.sent[self.pn_port], 6)
+        self.assertEqual(self.auth_failed[self.pn_port], 3)
+        self.assert_only_client(fail2ban_ips(self.log, self.filter), 9)
         self.assert_only_client(
             fail2ban_ips(self.log, self.filter + "[mode=normal]"), 6)
 
-    def test_shipped_filter_auth_mode_ignores_forged_failures(self):
+    def test_shipped_filter_auth_mode(self):
         self.assert_only_client(
-            fail2ban_ips(self.log, self.filter + "[mode=auth]"), 0)
+            fail2ban_ips(self.log, self.filter + "[mode=auth]"), 3)
 
     def test_stock_postfix_filter_normal(self):
         self.assertEqual(self.sent[self.pf_port], 6)
@@ -175,11 +220,21 @@ class Fail2banTest(unittest.TestCase):
             fail2ban_ips(self.log, "postfix[mode=normal]"), 6)
         self.assert_only_client(fail2ban_ips(self.log, "postfix"), 6)
 
-    def test_stock_postfix_filter_auth_ignores_forged_failures(self):
+    def test_stock_postfix_filter_auth(self):
+        self.assertEqual(self.auth_failed[self.pf_port], 3)
         self.assert_only_client(
-            fail2ban_ips(self.log, "postfix[mode=auth]"), 0)
+            fail2ban_ips(self.log, "postfix[mode=auth]"), 3)
         self.assert_only_client(
-            fail2ban_ips(self.log, "postfix[mode=aggressive]"), 6)
+            fail2ban_ips(self.log, "postfix[mode=aggressive]"), 9)
+
+    def test_auth_lines_have_postfix_shape(self):
+        log = self.inst.log()
+        self.assertEqual(len(re.findall(
+            r"postern/smtpd\[\d+\]: warning: unknown\[127\.0\.0\.1\]: "
+            r"SASL (PLAIN|LOGIN) authentication failed: authentication "
+            r"failure\n", log)), 3)
+        self.assertNotIn("wrong-pw", log)
+        self.assertNotIn("alice-pw", log)
 
     def test_forged_values_are_escaped_in_the_log(self):
         log = self.inst.log()
@@ -188,6 +243,28 @@ class Fail2banTest(unittest.TestCase):
         for line in log.splitlines():
             self.assertRegex(line, r"^\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ "
                              r"(postern|postfix)/\w+\[\d+\]: ")
+
+    def test_authenticated_client_line(self):
+        self.assertRegex(self.inst.log(),
+                         r"postern/smtpd\[\d+\]: [0-9A-F]+: "
+                         r"client=unknown\[127\.0\.0\.1\], sasl_method=PLAIN, "
+                         r"sasl_username=alice@local\.test\n")
+
+    def test_tls_line_has_postfix_shape(self):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = smtplib.SMTP("127.0.0.1", self.pn_port, timeout=60)
+        conn.starttls(context=ctx)
+        version, cipher = conn.sock.version(), conn.sock.cipher()[0]
+        conn.quit()
+        wait_for(lambda: "TLS connection established" in self.inst.log(),
+                 30, "the TLS line")
+        self.assertRegex(self.inst.log(),
+                         r"postern/smtpd\[\d+\]: Anonymous TLS connection "
+                         r"established from unknown\[127\.0\.0\.1\]: "
+                         r"%s with cipher %s \(\d+/\d+ bits\)\n"
+                         % (re.escape(version), re.escape(cipher)))
 
     def test_jail_uses_the_filter_on_every_smtp_port(self):
         with open(JAIL) as f:

@@ -91,7 +91,8 @@ class LogrotateTest(unittest.TestCase):
     def render(self, state_dir):
         with open(CONFIG) as f:
             text = f.read()
-        text = text.replace("/etc/postern/log/maillog",
+        self.assertIn("/var/log/postern/maillog {", text)
+        text = text.replace("/var/log/postern/maillog",
                             self.inst.path("log", "maillog"))
         text = text.replace("postern -c /etc/postern",
                             "%s -c %s" % (os.path.join(self.inst.build,
