@@ -20,7 +20,8 @@ used, with psql as an administrator (or PostfixAdmin) would.
 - 4 postern-lda processes delivering 200 messages each into one mailbox
   (so maildirsize passes 5120 bytes and is recounted while they run)
   leave maildirsize equal to a full recount of the Maildir and to the
-  quota2 mirror.
+  quota2 mirror; a deleted maildirsize is rebuilt by the next delivery
+  (recount, then its own line).
 - `postern quota show` (text and --json) for a mailbox and a domain;
   `postern quota recalc` rebuilds a deleted maildirsize (vmail's, mode
   0600) and corrects quota2; its refusals (1, 65, 77 for a symbolic
@@ -351,6 +352,22 @@ class QuotaTest(unittest.TestCase):
         # deliveries are longer than 5120 bytes).
         self.assertLess(len(lines), 800)
         self.assertEqual(self.usage(addr), (total, 800))
+
+    def test_delivery_rebuilds_deleted_maildirsize(self):
+        addr = "rebuild@%s" % DOMAIN
+        self.add_mailbox(addr, "--quota", "50000")
+        self.deliver(addr, "one", 400)
+        self.deliver(addr, "two", 900)
+        old = self.messages(addr)
+        before = sum(os.path.getsize(p) for p in old)
+        path = os.path.join(self.maildir(addr), "maildirsize")
+        os.unlink(path)
+        self.deliver(addr, "three", 100)
+        new = sorted(set(self.messages(addr)) - set(old))
+        self.assertEqual(len(new), 1)
+        with open(path) as f:
+            self.assertEqual(f.read(), "50000S\n%d 2\n%d 1\n" %
+                             (before, os.path.getsize(new[0])))
 
     # ---- postern quota show / recalc ---------------------------------
 
