@@ -14,7 +14,7 @@ used, with psql as an administrator (or PostfixAdmin) would.
   and postern-lda defers for it (75, 4.2.2).
 - Delivery: a mailbox that fills up between RCPT and DATA defers the
   message (4.2.2): it stays in the queue (`postern queue list`) and is
-  returned to the sender after maximal_queue_lifetime (20s here); a
+  returned to the sender after maximal_queue_lifetime (10s here); a
   message larger than the whole quota, sent without SIZE=, bounces to
   the sender at once with 5.2.2.
 - 4 postern-lda processes delivering 200 messages each into one mailbox
@@ -77,7 +77,7 @@ class QuotaTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.inst = Instance(embedded_db=True, smtp=True)
-        for k, v in (("maximal_queue_lifetime", "20s"),
+        for k, v in (("maximal_queue_lifetime", "10s"),
                      ("minimal_backoff_time", "2s"),
                      ("maximal_backoff_time", "2s"),
                      ("queue_run_delay", "2s")):
