@@ -632,7 +632,26 @@ class QueueFullTest(FullFileSystemCase):
         inst.set_param("queue_minfree", "0")
         inst.reload()
         time.sleep(1)
-        fill(self.mnt, 0)
+        # and a message that bounces while the queue is full: its
+        # notification cannot be queued then, and must not be lost
+        bouncer = "bouncer@%s" % DOMAIN
+        inst.postern("mailbox", "add", bouncer, "--password-stdin",
+                     input="pw\n")
+        inst.postern("mailbox", "add", "nobody-here@%s" % DOMAIN,
+                     "--password-stdin", input="pw\n")
+        inst.postern("alias", "add", "gone@%s" % DOMAIN,
+                     "nobody-here@%s" % DOMAIN)
+        inst.postern("mailbox", "del", "nobody-here@%s" % DOMAIN)
+        qmgr = inst.pids_of("qmgr")[0]
+        os.kill(qmgr, signal.SIGSTOP)  # the bounce happens on a full disk
+        try:
+            conn = smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=60)
+            conn.sendmail(bouncer, ["gone@%s" % DOMAIN],
+                          "Subject: will bounce\n\nbody\n")
+            conn.quit()
+            fill(self.mnt, 0)
+        finally:
+            os.kill(qmgr, signal.SIGCONT)
         load = Load(inst, self.rcpts, range(30, 35), threads=1, deadline=8)
         load.start().join()
         tempfail = sum(n for (st, c, _), n in load.replies.items()
@@ -647,6 +666,11 @@ class QueueFullTest(FullFileSystemCase):
         self.assertEqual([r for r in load.replies if 500 <= r[1] < 600], [])
         acked.update(load.acked)
         time.sleep(3)  # qmgr retries the parked mail on the full disk
+        self.assertRegex(inst.log(), r"to=<nobody-here@%s>, orig_to=<gone@"
+                         r"%s>, .*status=bounced" % (DOMAIN, DOMAIN))
+        bounces = lambda: [p for p in maildir_messages(inst)
+                           if "/bouncer/" in p]
+        self.assertEqual(bounces(), [])
         self.assertEqual(qfiles_valid(inst), [])
         self.assertEqual(queue_files(inst, "corrupt"), [])
         self.assertEqual([n for n in queue_files(inst, "incoming")
@@ -661,6 +685,11 @@ class QueueFullTest(FullFileSystemCase):
         acked.update(load.acked)
         self.wait_drained(inst, acked, 300, flush_every=5)
         self.check_nothing_lost(inst, acked, 60, "queue full twice")
+        dsn = wait_for(bounces, 60, "the notification once space is back")
+        with open(dsn[0], "rb") as f:
+            text = f.read()
+        self.assertIn(b"multipart/report", text)
+        self.assertIn(b"nobody-here@%s" % DOMAIN.encode(), text)
 
 
 def vmail_ids(inst):
