@@ -42,8 +42,9 @@
  * DIAGNOSTICS
  *	warning: NAME[ADDR]: SASL PLAIN authentication failed:
  *	    authentication failure
- *	warning: NAME[ADDR]: SASL PLAIN authentication failed: temporary
- *	    failure (proxyd could not answer)
+ *	warning: NAME[ADDR]: SASL PLAIN authentication failed: Connection
+ *	    lost to authentication server (proxyd could not answer: Postfix's
+ *	    words, which fail2ban's filters do not count against the client)
  *	The password never reaches a log; the mechanism name comes from
  *	the client and is escaped.
  * SEE ALSO
@@ -514,7 +515,9 @@ int smtpd_cmd_auth(struct smtpd_session *s, const char *args, size_t len)
 	} else if (r == SMTPD_AUTH_ANSWERED) {
 		ret = -1; /* answered (or the client is gone) */
 	} else if (s->sasl->verdict == LOOKUP_RETRY) {
-		smtpd_auth_log_failure(s, mech, "temporary failure");
+		smtpd_auth_log_failure(s, mech,
+				       "Connection lost to authentication "
+				       "server");
 		smtpd_io_reply(&s->io, "454 4.7.0 Temporary authentication "
 				       "failure");
 		ret = -1;
