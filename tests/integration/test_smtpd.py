@@ -473,6 +473,9 @@ class SmtpdTest(unittest.TestCase):
         c.send("Subject: %s-2\r\n\r\nsecond\r\n.\r\nQUIT\r\n" % marker)
         self.assertEqual([c.reply()[0] for _ in range(2)], [250, 221])
         self.wait_message(OTHER, marker)
+        # The second message is delivered on its own: wait for it too.
+        wait_for(lambda: len(self.messages_with(USER, marker)) >= 2, 60,
+                 "both messages to %s" % USER)
         self.assertEqual(len(self.messages_with(USER, marker)), 2)
 
     def test_bdat(self):
