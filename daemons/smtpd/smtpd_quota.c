@@ -133,7 +133,7 @@ int smtpd_check_quota(struct smtpd_session *s, const char *key,
 			goto out;
 		}
 		r = smtpd_quota_lookup(s, LOOKUP_TABLE_DOMAIN_LIMITS,
-				       strchr(target.data, '@') + 1, &value,
+				       strrchr(target.data, '@') + 1, &value,
 				       true);
 		if (r == LOOKUP_OK &&
 		    lookup_parse_domain_limits(value.data, &dom) < 0) {
