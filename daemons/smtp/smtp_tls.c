@@ -14,8 +14,10 @@
  *	or plain text; the socket's SO_RCVTIMEO/SO_SNDTIMEO give every
  *	call its deadline (a timeout surfaces as EAGAIN).
  * DIAGNOSTICS
- *	One info line per TLS connection: "Anonymous TLS connection
- *	established to host[addr]:port: TLSv1.3 with cipher NAME".
+ *	One info line per TLS connection, as Postfix writes it for a
+ *	certificate it did not verify: "Untrusted TLS connection
+ *	established to host[addr]:port: TLSv1.3 with cipher NAME (256/256
+ *	bits)".
  * SEE ALSO
  *	RFC 3207, RFC 7435, smtp_proto.c
  */
@@ -67,6 +69,7 @@ static bool smtp_host_is_name(const char *host)
 int smtp_tls_start(struct smtp_sess *s, struct strbuf *why)
 {
 	unsigned long err;
+	int bits, alg_bits = 0;
 
 	s->ssl = SSL_new(s->ssl_ctx);
 	if (s->ssl == NULL || SSL_set_fd(s->ssl, s->fd) != 1) {
@@ -83,10 +86,12 @@ int smtp_tls_start(struct smtp_sess *s, struct strbuf *why)
 					: "connection closed");
 		goto fail;
 	}
-	log_info("Anonymous TLS connection established to %s: %s with "
-		 "cipher %s",
-		 s->relay, SSL_get_version(s->ssl),
-		 SSL_get_cipher_name(s->ssl));
+	/* Postfix's words for a certificate that was not verified. */
+	bits = SSL_get_cipher_bits(s->ssl, &alg_bits);
+	log_info("Untrusted TLS connection established to %s: %s with "
+		 "cipher %s (%d/%d bits)",
+		 s->relay, SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl),
+		 bits, alg_bits);
 	return 0;
 fail:
 	if (s->ssl != NULL) {

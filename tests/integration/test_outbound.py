@@ -569,6 +569,10 @@ class StartTlsTest(unittest.TestCase):
         self.assertEqual(sink.tls_sessions, 1)
         self.assertEqual(len(sink.messages), 1)
         self.assertTrue(sink.messages[0][2].endswith(b"secret\r\n"))
+        self.assertRegex(inst.log(), r"postern/smtp\[\d+\]: Untrusted TLS "
+                         r"connection established to 127\.0\.0\.1\["
+                         r"127\.0\.0\.1\]:%d: TLSv1\.[23] with cipher "
+                         r"\S+ \(\d+/\d+ bits\)\n" % sink.port)
 
     def test_encrypt_without_starttls_defers(self):
         inst = Instance()
