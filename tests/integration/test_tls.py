@@ -13,6 +13,7 @@ protocol tests, so the refusal is the server's), swaks --tls.
 
 import hashlib
 import os
+import pwd
 import re
 import shutil
 import ssl
@@ -20,7 +21,7 @@ import subprocess
 import unittest
 import uuid
 
-from harness import Instance, free_port, wait_for
+from harness import Instance, free_port, proc_ids, wait_for
 from smtp_client import Client, maildir_messages, tls_context
 
 DOMAIN = "example.test"
@@ -243,6 +244,24 @@ class TlsTest(unittest.TestCase):
         self.assertIn("TLS started", r.stdout)
         wait_for(lambda: maildir_messages(self.inst, USER, marker), 60,
                  "delivery")
+
+    def test_key_is_root_only_and_smtpd_unprivileged(self):
+        # DESIGN §3: the key is 0600 root; smtpd reads it before it
+        # drops to mail_owner, and serves TLS as mail_owner.
+        key = os.stat(self.inst.path("tls", "key.pem"))
+        self.assertEqual(key.st_mode & 0o777, 0o600)
+        c = self.client()
+        c.ehlo_keywords()
+        c.starttls()
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+        if os.geteuid() != 0:
+            return
+        self.assertEqual(key.st_uid, 0)
+        postern_uid = pwd.getpwnam("postern").pw_uid
+        pids = self.inst.pids_of("smtpd")
+        self.assertTrue(pids)
+        for pid in pids:
+            self.assertEqual(proc_ids(pid)[0], [postern_uid] * 4, pid)
 
     # ---- resumption and certificate reload -----------------------------
 
