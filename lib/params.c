@@ -128,6 +128,8 @@ const struct param param_table[] = {
     LIST(smtpd_client_event_limit_exceptions, "$mynetworks",
 	 "clients exempt from the connection and AUTH limits"),
     TIME(anvil_rate_time_unit, "60s", 1, DAY, "time unit of rate limits"),
+    TIME(anvil_status_update_time, "600s", 1, DAY,
+	 "how often anvil logs its peak counts"),
     INT(smtpd_recipient_limit, "1000", 1, 1000000, "recipients per message"),
     INT(smtpd_hard_error_limit, "20", 1, 1000,
 	"errors before the session is closed"),

@@ -55,6 +55,7 @@ struct config {
 	long long smtpd_client_auth_failure_limit;
 	char *smtpd_client_event_limit_exceptions;
 	long long anvil_rate_time_unit;
+	long long anvil_status_update_time;
 	long long smtpd_recipient_limit;
 	long long smtpd_hard_error_limit;
 	long long smtpd_soft_error_limit;

@@ -73,6 +73,7 @@ size_t anvil_table_expire(struct anvil_table *t, int64_t now);
 
 /* anvil_serve.c */
 void anvil_serve_init(struct server *srv);
+void anvil_serve_exit(struct server *srv);
 void anvil_serve(struct server *srv, int fd);
 
 #endif

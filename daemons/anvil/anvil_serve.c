@@ -28,13 +28,22 @@
  *	counted (the caller closes it and so disconnects it), so a client
  *	that keeps hammering stays over its rate.
  *
+ *	Every anvil_status_update_time, and when anvil exits, the peaks
+ *	since the last report are logged as Postfix's anvil logs them:
+ *
+ *	  statistics: max connection count N for (service:addr) at TIME
+ *	  statistics: max connection rate N/60s for (service:addr) at TIME
+ *	  statistics: max auth rate N/60s for (service:addr) at TIME
+ *	  statistics: max cache size N at TIME
+ *
  *	Requests are read without blocking; replies are a few dozen bytes
  *	and written at once with a short deadline. The callers run as
  *	mail_owner (the socket is 0600), but their requests are checked
  *	all the same: a malformed one gets status=bad and the connection
  *	is closed.
  * DIAGNOSTICS
- *	A malformed request, and a full table, are logged with log_warn().
+ *	A malformed request, and a full table, are logged with log_warn();
+ *	the statistics with log_info().
  * SEE ALSO
  *	anvil.h, lib/proto_anvil.h, docs/anvil.md
  */
@@ -59,11 +68,30 @@
 #define ANVIL_IN_MAX (4 * ANVIL_REQUEST_MAX) /* bytes buffered per client */
 #define ANVIL_WRITE_MS 1000                  /* deadline of one reply */
 
+/* The largest value of one counter since the last statistics. */
+struct anvil_peak {
+	const char *what; /* "connection count", "connection rate", ... */
+	bool per_unit;    /* shown as N/UNITs */
+	long long value;
+	char key[ANVIL_SERVICE_MAX + ANVIL_ADDR_MAX + 2]; /* service:addr */
+	time_t when;
+};
+
+enum {
+	ANVIL_PEAK_COUNT,
+	ANVIL_PEAK_RATE,
+	ANVIL_PEAK_AUTH_RATE,
+	ANVIL_PEAK_COUNT_MAX,
+};
+
 struct anvil {
 	struct server *srv;
 	struct anvil_table *table;
 	int64_t sweep_ms;
 	bool warned_full;
+	struct anvil_peak peaks[ANVIL_PEAK_COUNT_MAX];
+	size_t peak_size; /* table entries */
+	time_t peak_size_when;
 };
 
 struct anvil_client {
@@ -88,6 +116,80 @@ static void anvil_sweep(struct ev_loop *loop, void *ctx)
 	(void)ev_timer_add(loop, (long)a->sweep_ms, anvil_sweep, a);
 }
 
+/* anvil_peak_note - remember value when it is the largest so far */
+static void anvil_peak_note(struct anvil *a, int which,
+			    const struct anvil_entry *e, long long value)
+{
+	struct anvil_peak *p = &a->peaks[which];
+
+	if (value > p->value) {
+		p->value = value;
+		snprintf(p->key, sizeof(p->key), "%s:%s", e->service, e->addr);
+		p->when = time(NULL);
+	}
+	if (anvil_table_size(a->table) > a->peak_size) {
+		a->peak_size = anvil_table_size(a->table);
+		a->peak_size_when = time(NULL);
+	}
+}
+
+/* anvil_when - a time as syslog writes it */
+static const char *anvil_when(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, size, "%b %e %H:%M:%S", &tm) == 0)
+		snprintf(buf, size, "%lld", (long long)t);
+	return buf;
+}
+
+/* anvil_statistics - log the peaks since the last report, and reset */
+static void anvil_statistics(struct anvil *a)
+{
+	char when[32];
+	size_t i;
+
+	for (i = 0; i < ANVIL_PEAK_COUNT_MAX; i++) {
+		struct anvil_peak *p = &a->peaks[i];
+
+		if (p->value == 0)
+			continue;
+		if (p->per_unit)
+			log_info("statistics: max %s %lld/%llds for (%s) at %s",
+				 p->what, p->value,
+				 a->srv->cfg.anvil_rate_time_unit, p->key,
+				 anvil_when(p->when, when, sizeof(when)));
+		else
+			log_info("statistics: max %s %lld for (%s) at %s",
+				 p->what, p->value, p->key,
+				 anvil_when(p->when, when, sizeof(when)));
+		p->value = 0;
+	}
+	if (a->peak_size > 0)
+		log_info("statistics: max cache size %zu at %s", a->peak_size,
+			 anvil_when(a->peak_size_when, when, sizeof(when)));
+	a->peak_size = 0;
+}
+
+/* anvil_status_cb - the periodic statistics */
+static void anvil_status_cb(struct ev_loop *loop, void *ctx)
+{
+	struct anvil *a = ctx;
+
+	anvil_statistics(a);
+	(void)ev_timer_add(loop,
+			   (long)(a->srv->cfg.anvil_status_update_time * 1000),
+			   anvil_status_cb, a);
+}
+
+/* anvil_serve_exit - the last statistics (pre_exit) */
+void anvil_serve_exit(struct server *srv)
+{
+	if (srv->ctx != NULL)
+		anvil_statistics(srv->ctx);
+}
+
 /* anvil_serve_init - the table and its sweep timer (post_init) */
 void anvil_serve_init(struct server *srv)
 {
@@ -100,11 +202,19 @@ void anvil_serve_init(struct server *srv)
 		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
 		       (uint64_t)ev_now_ms();
 	a->srv = srv;
+	a->peaks[ANVIL_PEAK_COUNT].what = "connection count";
+	a->peaks[ANVIL_PEAK_RATE].what = "connection rate";
+	a->peaks[ANVIL_PEAK_RATE].per_unit = true;
+	a->peaks[ANVIL_PEAK_AUTH_RATE].what = "auth rate";
+	a->peaks[ANVIL_PEAK_AUTH_RATE].per_unit = true;
 	a->table = anvil_table_create(ANVIL_TABLE_MAX, unit_ms, seed);
 	a->sweep_ms =
 	    unit_ms < ANVIL_EXPIRE_MAX_MS ? unit_ms : ANVIL_EXPIRE_MAX_MS;
 	srv->ctx = a;
 	(void)ev_timer_add(srv->loop, (long)a->sweep_ms, anvil_sweep, a);
+	(void)ev_timer_add(srv->loop,
+			   (long)(srv->cfg.anvil_status_update_time * 1000),
+			   anvil_status_cb, a);
 }
 
 /* anvil_client_close - disconnect what the client left, and forget it */
@@ -207,6 +317,8 @@ static int anvil_do_connect(struct anvil_client *c,
 	if ((e = anvil_entry_for(c, req)) == NULL)
 		return anvil_reply(c, ANVIL_STATUS_OK, NULL, NULL, 0);
 	anvil_table_connect(e);
+	anvil_peak_note(c->anvil, ANVIL_PEAK_COUNT, e, e->count);
+	anvil_peak_note(c->anvil, ANVIL_PEAK_RATE, e, e->rate);
 	if (c->nconns == c->conns_alloc) {
 		c->conns_alloc = c->conns_alloc ? 2 * c->conns_alloc : 4;
 		c->conns =
@@ -250,6 +362,7 @@ static int anvil_do_auth(struct anvil_client *c,
 	if ((e = anvil_entry_for(c, req)) == NULL)
 		return anvil_reply(c, ANVIL_STATUS_OK, NULL, NULL, 0);
 	anvil_table_auth(e);
+	anvil_peak_note(c->anvil, ANVIL_PEAK_AUTH_RATE, e, e->auth_rate);
 	if (req->rate_limit > 0 && e->auth_rate > req->rate_limit)
 		limit = ANVIL_LIMIT_AUTH_RATE;
 	else if (req->failure_limit > 0 && e->failures >= req->failure_limit)

@@ -17,7 +17,9 @@
  *	from zero; while it is unreachable smtpd serves clients without
  *	limits (fail open, docs/anvil.md).
  * DIAGNOSTICS
- *	Malformed requests and a full table are logged as warnings.
+ *	Malformed requests and a full table are logged as warnings; the
+ *	peak counts every anvil_status_update_time and at exit as
+ *	"statistics: max connection count N for (smtp:ADDR) at TIME".
  * SEE ALSO
  *	docs/anvil.md, docs/ipc.md, lib/proto_anvil.h, smtpd(8)
  */
@@ -50,6 +52,7 @@ int main(int argc, char **argv)
 	    .pre_init = anvil_pre_init,
 	    .post_init = anvil_serve_init,
 	    .serve = anvil_serve,
+	    .pre_exit = anvil_serve_exit,
 	};
 
 	server_main(argc, argv, &spec);

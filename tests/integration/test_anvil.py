@@ -286,6 +286,24 @@ class AnvilTest(unittest.TestCase):
         s2, (code, line) = self.connect("lim1anvil")
         self.assert_limited(s2, line)
 
+    def test_statistics_at_exit(self):
+        s, (code, line) = self.connect("lim2")
+        self.assertEqual(code, 220, line)
+        s.close()
+        self.wait_count("lim2", 0)
+        old = self.inst.pids_of("anvil")
+        self.assertEqual(len(old), 1)
+        os.kill(old[0], signal.SIGTERM)
+        self.log_wait(r"anvil\[%d\]: statistics: max connection count \d+ "
+                      r"for \(\S+:127\.0\.0\.[12]\) at \w{3} [ \d]\d "
+                      r"\d\d:\d\d:\d\d" % old[0])
+        self.log_wait(r"anvil\[%d\]: statistics: max connection rate "
+                      r"\d+/3600s for \(\S+:127\.0\.0\.[12]\)" % old[0])
+        self.log_wait(r"anvil\[%d\]: statistics: max cache size \d+ at "
+                      % old[0])
+        wait_for(lambda: self.inst.pids_of("anvil") not in ([], old), 30,
+                 "anvil restart")
+
     def test_idle_connection_flood_does_not_stop_others(self):
         """200 idle connections from one outside address: the default
         smtpd_client_connection_count_limit (50) keeps them from
