@@ -366,9 +366,11 @@ static void proxyd_db_take(struct proxyd_conn *c, PGresult *res)
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (state != NULL && strncmp(state, "08", 2) == 0)
 			c->broken = true;
+		/* The server's message may quote the key: escaped. */
 		log_warn("table %s: %s failed: %s", c->job->q->name,
 			 c->preparing ? "prepare" : "query",
-			 proxyd_db_trim(&c->error, PQresultErrorMessage(res)));
+			 log_esc(proxyd_db_trim(&c->error,
+						PQresultErrorMessage(res))));
 		return;
 	}
 	rows = PQntuples(res);
