@@ -12,8 +12,10 @@
  *	rest wait where they are (backlog) and are taken as soon as
  *	messages finish.
  *
- *	Picking up: rename incoming/ID -> active/ID (the directory is
- *	fsynced after each scan), open it read-write, validate it whole
+ *	Picking up: rename incoming/ID -> active/ID (not fsynced: the
+ *	file carries its own status records, so whichever directory a
+ *	crash leaves it in, it is picked up again with what was
+ *	delivered), open it read-write, validate it whole
  *	with qfile_read(); a file that fails is renamed to corrupt/ and
  *	logged, never delivered in part (so is a name that cannot be
  *	opened as a file: a symlink, a directory, a socket). Recipients whose status record
@@ -58,7 +60,6 @@
 #include <sys/stat.h>
 
 #include "event.h"
-#include "fileops.h"
 #include "log.h"
 #include "params.h"
 #include "qid.h"
@@ -297,7 +298,6 @@ static void qmgr_scan_dir(struct qmgr *q, int which, bool move, bool all)
 	DIR *dir;
 	struct dirent *de;
 	time_t now = time(NULL);
-	unsigned taken = 0;
 
 	if (dfd < 0 || (dir = fdopendir(dfd)) == NULL) {
 		log_warn("open %s/: %m", qmgr_queue_names[which]);
@@ -335,12 +335,9 @@ static void qmgr_scan_dir(struct qmgr *q, int which, bool move, bool all)
 					 name);
 			continue;
 		}
-		taken++;
 		qmgr_msg_load(q, name);
 	}
 	closedir(dir);
-	if (move && taken > 0 && file_fsync_dirfd(q->dirfd[QMGR_Q_ACTIVE]) < 0)
-		log_warn("fsync active/: %m");
 }
 
 /* qmgr_scan - active/ of a previous life, then incoming/ */
