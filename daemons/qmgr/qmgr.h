@@ -155,6 +155,7 @@ void qmgr_queue_init(struct qmgr *q);
 void qmgr_scan_soon(struct qmgr *q);
 void qmgr_scan_deferred(struct qmgr *q, bool all);
 void qmgr_msg_done_job(struct qmgr *q, struct qmgr_msg *m);
+bool qmgr_msg_will_be_removed(const struct qmgr_msg *m);
 struct qmgr_msg *qmgr_msg_find(struct qmgr *q, const char *id);
 int qmgr_flush(struct qmgr *q, const char *id);
 int qmgr_delete(struct qmgr *q, const char *id);

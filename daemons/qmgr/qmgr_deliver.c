@@ -23,6 +23,12 @@
  *	Results are written to the queue file's status area and made
  *	durable (fdatasync) before the per-recipient log lines are
  *	written, then the message learns that one of its jobs is over.
+ *	The fdatasync is skipped when the job was the message's last and
+ *	every recipient is now delivered or bounced: the file is removed
+ *	next, and a crash before that reaches the disk can only bring the
+ *	message back for a duplicate delivery, never lose it (DESIGN.md
+ *	section 5); with one recipient per message this was one
+ *	synchronous disk write per message.
  *	A connection that fails, breaks or times out defers the job's
  *	recipients ("delivery temporarily suspended"). A full listen
  *	queue (EAGAIN) puts the job back and tries again shortly.
@@ -170,7 +176,7 @@ static void qmgr_deliver_results(struct qmgr *q, struct qmgr_job *job,
 
 		qmgr_record(q, m, job->idx[k], st, r->dsn, r->reason, relay);
 	}
-	if (fdatasync(m->fd) < 0)
+	if (!qmgr_msg_will_be_removed(m) && fdatasync(m->fd) < 0)
 		log_warn("%s: fdatasync: %m", m->id);
 	for (k = 0; k < job->n; k++) {
 		struct deliver_rcpt *r = &req->rcpt[k];

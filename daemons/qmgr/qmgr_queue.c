@@ -530,6 +530,24 @@ static void qmgr_msg_finish(struct qmgr *q, struct qmgr_msg *m)
 	}
 }
 
+/*
+ * qmgr_msg_will_be_removed - is the running job m's last, with every
+ * recipient delivered or bounced, so the file goes when it ends
+ */
+bool qmgr_msg_will_be_removed(const struct qmgr_msg *m)
+{
+	size_t i;
+
+	if (m->jobs != 1 || m->hold || m->deleted)
+		return false;
+	for (i = 0; i < m->q.nrcpt; i++)
+		if (m->r[i].state != QMGR_R_OK &&
+		    m->r[i].state != QMGR_R_SKIP &&
+		    m->r[i].state != QMGR_R_BOUNCED)
+			return false;
+	return true;
+}
+
 /* qmgr_msg_done_job - one job of m is over */
 void qmgr_msg_done_job(struct qmgr *q, struct qmgr_msg *m)
 {
