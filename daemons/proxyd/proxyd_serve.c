@@ -23,8 +23,11 @@
  *	quota_update: only the virtual_uid account (SO_PEERCRED; in a
  *	developer instance, where every process runs as the invoking
  *	user, that user too) may write; anyone else gets deny. A
- *	successful update drops the user's and the user's domain's cached
- *	answers, so the limits tables show the new usage.
+ *	successful update drops the user's cached virtual_mailbox_limits
+ *	answer and the domain's virtual_domain_limits answer, so those
+ *	tables show the new usage. Other answers (domain, mailbox, alias)
+ *	do not depend on usage and stay: dropping them made every
+ *	delivery's next lookups of its recipient miss the cache.
  *
  *	Malformed input (bad framing, unknown attributes, a request over
  *	PROXYD_REQUEST_MAX bytes) gets status=bad and a warning; framing
@@ -308,18 +311,20 @@ static void proxyd_quota_done(struct proxyd_job *job, int status,
 			      const char *value, void *ctx)
 {
 	struct proxyd_client *c = ctx;
-	size_t i;
+	const struct proxyd_query *limits;
 
 	(void)job;
 	(void)value;
 	if (status == LOOKUP_OK) {
 		const char *at = strrchr(c->key, '@');
 
-		for (i = 0; i < serve.conf->ntables; i++) {
-			proxyd_cache_del(serve.cache, (int)i, c->key);
-			if (at != NULL)
-				proxyd_cache_del(serve.cache, (int)i, at + 1);
-		}
+		limits = proxyd_conf_table(serve.conf, LOOKUP_TABLE_LIMITS);
+		if (limits != NULL)
+			proxyd_cache_del(serve.cache, limits->index, c->key);
+		limits =
+		    proxyd_conf_table(serve.conf, LOOKUP_TABLE_DOMAIN_LIMITS);
+		if (limits != NULL && at != NULL)
+			proxyd_cache_del(serve.cache, limits->index, at + 1);
 	}
 	proxyd_request_done(c, status, NULL, NULL);
 }
