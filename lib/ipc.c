@@ -271,22 +271,26 @@ int ipc_write_all(int fd, const void *buf, size_t len, int timeout_ms)
 	ssize_t n;
 	int r;
 
+	/* Write first and wait only when the socket is full: a poll()
+	 * before every write costs a system call and almost never waits. */
 	while (len > 0) {
-		r = ipc_wait(fd, POLLOUT, timeout_ms);
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
 		n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == ENOTSOCK)
 			n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return -1;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			r = ipc_wait(fd, POLLOUT, timeout_ms);
+			if (r < 0)
+				return -1;
+			if (r == 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			continue;
 		}
+		if (n < 0)
+			return -1;
 		p += n;
 		len -= (size_t)n;
 	}

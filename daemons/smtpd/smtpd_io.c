@@ -196,18 +196,22 @@ int smtpd_io_flush(struct smtpd_io *io)
 
 		if (io->status != SMTPD_IO_OK && io->status != SMTPD_IO_EOF)
 			break;
-		r = ipc_wait(io->wfd, POLLOUT, io->timeout_ms);
-		if (r == 0) {
-			io->status = SMTPD_IO_TIMEOUT;
-			break;
-		}
-		if (r < 0) {
-			io->status = SMTPD_IO_ERROR;
-			break;
-		}
+		/* Write first, wait only for a full socket (as ipc.c). */
 		n = io->ops->write(io, io->out.data + done, io->out.len - done);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			r = ipc_wait(io->wfd, POLLOUT, io->timeout_ms);
+			if (r == 0) {
+				io->status = SMTPD_IO_TIMEOUT;
+				break;
+			}
+			if (r < 0) {
+				io->status = SMTPD_IO_ERROR;
+				break;
+			}
+			continue;
+		}
 		if (n <= 0) {
 			io->status = SMTPD_IO_ERROR;
 			break;
