@@ -35,7 +35,8 @@
  *	seconds old whose flock can be taken: their writer is dead (the
  *	kernel drops a lock when its holder dies, even by SIGKILL).
  *
- *	Reader. qfile_read() trusts nothing: the size comes from fstat(),
+ *	Reader. qfile_read() reads the first 64 KiB (a small file whole)
+ *	with one pread() and trusts nothing: the size comes from fstat(),
  *	every length is checked against what is left before any read or
  *	allocation, strings may hold no NUL (except as the documented field
  *	separators), unknown record types are refused, the first record
@@ -470,18 +471,26 @@ long long qfile_content_size(const struct qfile_writer *w)
 	return w->content_len;
 }
 
-/* qfile_hash_range - SHA-256 of [0, end) of fd */
-static int qfile_hash_range(int fd, off_t end,
-			    unsigned char digest[QFILE_DIGEST_LEN])
+/* qfile_hash_range - SHA-256 of [0, end) of fd; its first head_len
+ * bytes are already in head (may be NULL with head_len 0) */
+static int qfile_hash_range(int fd, const unsigned char *head, size_t head_len,
+			    off_t end, unsigned char digest[QFILE_DIGEST_LEN])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char *buf = xmalloc(QFILE_BUF_FLUSH);
+	unsigned char *buf = NULL;
 	off_t pos = 0;
 	unsigned int dlen = 0;
 	int ret = -1;
 
 	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		goto out;
+	if (head_len > 0) {
+		pos = end < (off_t)head_len ? end : (off_t)head_len;
+		if (EVP_DigestUpdate(ctx, head, (size_t)pos) != 1)
+			goto out;
+	}
+	if (pos < end)
+		buf = xmalloc(QFILE_BUF_FLUSH);
 	while (pos < end) {
 		size_t want = end - pos > QFILE_BUF_FLUSH ? QFILE_BUF_FLUSH
 							  : (size_t)(end - pos);
@@ -541,7 +550,7 @@ int qfile_writer_finish(struct qfile_writer *w, struct strbuf *why)
 	if (qfile_flush(w) < 0)
 		goto fail;
 	end = w->flushed;
-	if (qfile_hash_range(w->fd, end, digest) < 0) {
+	if (qfile_hash_range(w->fd, NULL, 0, end, digest) < 0) {
 		(void)qfile_fail(w, "read back %s: %m", w->tmp_name);
 		goto fail;
 	}
@@ -660,6 +669,29 @@ static int qfile_pread_all(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/*
+ * The reader's view of a file: its first bytes (up to QFILE_BUF_FLUSH,
+ * read with one pread(), which covers a whole small message) and the
+ * descriptor for the rest. Record by record, a 4 KiB message took some
+ * thirty pread() calls.
+ */
+struct qfile_src {
+	int fd;
+	unsigned char *head;
+	size_t head_len;
+};
+
+/* qfile_src_read - exactly len bytes at off, from head when it holds them */
+static int qfile_src_read(const struct qfile_src *src, void *buf, size_t len,
+			  off_t off)
+{
+	if (off >= 0 && (uint64_t)off + len <= src->head_len) {
+		memcpy(buf, src->head + off, len);
+		return 0;
+	}
+	return qfile_pread_all(src->fd, buf, len, off);
+}
+
 /* qfile_split - split a record into exactly n NUL-separated fields
  * (data is NUL-terminated at len); refuses CR and LF */
 static int qfile_split(char *data, size_t len, char **fields, size_t n)
@@ -724,11 +756,12 @@ static void qfile_status_encode(unsigned char *p, const struct qfile_status *st)
 }
 
 /* qfile_take - one record's data as a NUL-terminated copy */
-static int qfile_take_record(int fd, off_t off, uint64_t len, char **out)
+static int qfile_take_record(const struct qfile_src *src, off_t off,
+			     uint64_t len, char **out)
 {
 	char *data = xmalloc((size_t)len + 1);
 
-	if (qfile_pread_all(fd, data, (size_t)len, off) < 0) {
+	if (qfile_src_read(src, data, (size_t)len, off) < 0) {
 		free(data);
 		return -1;
 	}
@@ -749,9 +782,9 @@ static bool qfile_check_string(const char *s, size_t len)
 }
 
 /* qfile_read_record - parse one non-end record into msg */
-static int qfile_read_record(int fd, int type, off_t off, uint64_t len,
-			     struct qfile_msg *msg, unsigned *seen,
-			     const char **error_r)
+static int qfile_read_record(const struct qfile_src *src, int type, off_t off,
+			     uint64_t len, struct qfile_msg *msg,
+			     unsigned *seen, const char **error_r)
 {
 	char *data = NULL;
 	char *f[4];
@@ -771,7 +804,7 @@ static int qfile_read_record(int fd, int type, off_t off, uint64_t len,
 		*error_r = "oversized record";
 		return -1;
 	}
-	if (qfile_take_record(fd, off, len, &data) < 0) {
+	if (qfile_take_record(src, off, len, &data) < 0) {
 		*error_r = "read error";
 		return -1;
 	}
@@ -876,6 +909,7 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 	unsigned char rh[QFILE_REC_HDR_LEN];
 	unsigned char want[QFILE_DIGEST_LEN], got[QFILE_DIGEST_LEN];
 	unsigned char *status = NULL;
+	struct qfile_src src = {fd, NULL, 0};
 	struct stat st;
 	off_t pos, size;
 	unsigned seen = 0;
@@ -896,8 +930,19 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 	}
 	size = st.st_size;
 	msg->file_size = size;
+	if (size >= QFILE_HEADER_LEN) {
+		size_t first =
+		    size > QFILE_BUF_FLUSH ? QFILE_BUF_FLUSH : (size_t)size;
+
+		src.head = xmalloc(first);
+		if (qfile_pread_all(fd, src.head, first, 0) < 0) {
+			*error_r = "read error";
+			goto bad;
+		}
+		src.head_len = first;
+	}
 	if (size < QFILE_HEADER_LEN ||
-	    qfile_pread_all(fd, hdr, sizeof(hdr), 0) < 0 ||
+	    qfile_src_read(&src, hdr, sizeof(hdr), 0) < 0 ||
 	    memcmp(hdr, QFILE_MAGIC, QFILE_MAGIC_LEN) != 0) {
 		*error_r = "not a queue file (bad magic)";
 		goto bad;
@@ -912,7 +957,7 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 			*error_r = "truncated (no end record)";
 			goto bad;
 		}
-		if (qfile_pread_all(fd, rh, sizeof(rh), pos) < 0) {
+		if (qfile_src_read(&src, rh, sizeof(rh), pos) < 0) {
 			*error_r = "read error";
 			goto bad;
 		}
@@ -932,8 +977,8 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 				*error_r = "malformed queue id record";
 				goto bad;
 			}
-			if (qfile_take_record(fd, pos + QFILE_REC_HDR_LEN, len,
-					      &qid) < 0 ||
+			if (qfile_take_record(&src, pos + QFILE_REC_HDR_LEN,
+					      len, &qid) < 0 ||
 			    !qid_valid(qid)) {
 				*error_r = "malformed queue id record";
 				goto bad;
@@ -943,8 +988,9 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 			   len > (uint64_t)QFILE_CONTENT_MAX) {
 			*error_r = "oversized content record";
 			goto bad;
-		} else if (qfile_read_record(fd, rh[0], pos + QFILE_REC_HDR_LEN,
-					     len, msg, &seen, error_r) < 0) {
+		} else if (qfile_read_record(&src, rh[0],
+					     pos + QFILE_REC_HDR_LEN, len, msg,
+					     &seen, error_r) < 0) {
 			goto bad;
 		}
 		pos += QFILE_REC_HDR_LEN + (off_t)len;
@@ -961,12 +1007,12 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 		*error_r = "malformed end record";
 		goto bad;
 	}
-	if (qfile_pread_all(fd, want, sizeof(want), pos + QFILE_REC_HDR_LEN) <
+	if (qfile_src_read(&src, want, sizeof(want), pos + QFILE_REC_HDR_LEN) <
 	    0) {
 		*error_r = "read error";
 		goto bad;
 	}
-	if (qfile_hash_range(fd, pos, got) < 0) {
+	if (qfile_hash_range(fd, src.head, src.head_len, pos, got) < 0) {
 		*error_r = "read error";
 		goto bad;
 	}
@@ -981,7 +1027,7 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 		goto bad;
 	}
 	status = xmalloc(msg->nrcpt * QFILE_STATUS_LEN);
-	if (qfile_pread_all(fd, status, msg->nrcpt * QFILE_STATUS_LEN, pos) <
+	if (qfile_src_read(&src, status, msg->nrcpt * QFILE_STATUS_LEN, pos) <
 	    0) {
 		*error_r = "read error";
 		goto bad;
@@ -992,10 +1038,12 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 				    &msg->status_repaired);
 	free(status);
 	free(qid);
+	free(src.head);
 	return 0;
 bad:
 	free(status);
 	free(qid);
+	free(src.head);
 	qfile_msg_release(msg);
 	return -1;
 }
