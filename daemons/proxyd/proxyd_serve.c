@@ -70,6 +70,7 @@ struct proxyd_client {
 	bool busy;       /* a request is being answered */
 	bool closing;    /* close once the output is written */
 	bool processing; /* inside proxyd_client_process() */
+	int watching;    /* EV_ events asked of the loop */
 	int refs;
 	/* The request in progress. */
 	int table;
@@ -106,6 +107,16 @@ static void proxyd_client_unref(struct proxyd_client *c)
 	free(c);
 }
 
+/* proxyd_client_watch - ask the loop for events, when they change: an
+ * epoll_ctl() per reply was a quarter of proxyd's system calls */
+static void proxyd_client_watch(struct proxyd_client *c, int events)
+{
+	if (c->watching == events)
+		return;
+	c->watching = events;
+	ev_fd_set(serve.srv->loop, c->fd, events, proxyd_client_io, c);
+}
+
 /* proxyd_client_close - close the socket (the struct may live on) */
 static void proxyd_client_close(struct proxyd_client *c)
 {
@@ -140,9 +151,7 @@ static void proxyd_client_flush(struct proxyd_client *c)
 		proxyd_client_close(c);
 		return;
 	}
-	ev_fd_set(serve.srv->loop, c->fd,
-		  c->out.len > 0 ? EV_READ | EV_WRITE : EV_READ,
-		  proxyd_client_io, c);
+	proxyd_client_watch(c, c->out.len > 0 ? EV_READ | EV_WRITE : EV_READ);
 }
 
 /* proxyd_client_reply - queue one reply */
@@ -451,9 +460,7 @@ static void proxyd_client_io(struct ev_loop *loop, int fd, int events,
 	if (c->fd >= 0 && (events & EV_READ)) {
 		if (c->in.len > PROXYD_REQUEST_MAX + PROXYD_READ_CHUNK) {
 			/* Busy with a request and still sending: wait. */
-			ev_fd_set(serve.srv->loop, c->fd,
-				  c->out.len > 0 ? EV_WRITE : 0,
-				  proxyd_client_io, c);
+			proxyd_client_watch(c, c->out.len > 0 ? EV_WRITE : 0);
 		} else {
 			strbuf_reserve(&c->in, PROXYD_READ_CHUNK);
 			n = read(c->fd, c->in.data + c->in.len,
