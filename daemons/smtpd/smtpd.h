@@ -260,7 +260,6 @@ struct smtpd_session {
 	unsigned error_count;
 	unsigned cnt_total[SMTPD_CNT_COUNT];
 	unsigned cnt_ok[SMTPD_CNT_COUNT];
-	struct lookup_clnt *lookup;
 	struct strbuf scratch;
 };
 
@@ -337,7 +336,8 @@ int smtpd_check_space(struct smtpd_session *s, unsigned long long size,
 int smtpd_check_sender(struct smtpd_session *s, const struct smtpd_addr *sender,
 		       struct strbuf *reply);
 int smtpd_net_match(const char *list, const char *addr);
-struct lookup_clnt *smtpd_lookup_clnt(struct smtpd_session *s);
+/* The process's proxyd client, shared by every session (smtpd_check.c). */
+struct lookup_clnt *smtpd_lookup_clnt(const struct smtpd_session *s);
 
 /* Quota at RCPT (smtpd_quota.c): key is the lowercased address that
  * smtpd_check_rcpt() found, rcpt the quoted form for the reply. */

@@ -144,12 +144,18 @@ int smtpd_net_match(const char *list, const char *addr)
 	return found;
 }
 
-/* smtpd_lookup_clnt - the session's proxyd client, made on first use */
-struct lookup_clnt *smtpd_lookup_clnt(struct smtpd_session *s)
+/*
+ * smtpd_lookup_clnt - the process's proxyd client, made on first use and
+ * kept for every later session: a connection (and proxyd's hello) per
+ * SMTP session was three system calls and a round trip per message
+ */
+struct lookup_clnt *smtpd_lookup_clnt(const struct smtpd_session *s)
 {
-	if (s->lookup == NULL)
-		s->lookup = lookup_clnt_create_cfg(s->cfg, s->chrooted);
-	return s->lookup;
+	static struct lookup_clnt *clnt;
+
+	if (clnt == NULL)
+		clnt = lookup_clnt_create_cfg(s->cfg, s->chrooted);
+	return clnt;
 }
 
 /* smtpd_lookup_value - one proxyd query; value filled on LOOKUP_OK */

@@ -68,9 +68,7 @@ static int smtpd_quota_lookup(struct smtpd_session *s, const char *table,
 	const char *err = NULL;
 	int r;
 
-	if (s->lookup == NULL)
-		s->lookup = lookup_clnt_create_cfg(s->cfg, s->chrooted);
-	r = lookup_query(s->lookup, table, key, value, &err);
+	r = lookup_query(smtpd_lookup_clnt(s), table, key, value, &err);
 	if (r == LOOKUP_DENY && optional)
 		return LOOKUP_NOKEY;
 	if (r != LOOKUP_OK && r != LOOKUP_NOKEY) {

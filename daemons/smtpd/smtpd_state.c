@@ -90,8 +90,6 @@ void smtpd_session_release(struct smtpd_session *s)
 	smtpd_auth_reset(s);
 	smtpd_tls_stop(s);
 	xfree(&s->helo);
-	if (s->lookup != NULL)
-		lookup_clnt_free(&s->lookup);
 	smtpd_anvil_done(s);
 	smtpd_io_release(&s->io);
 	strbuf_release(&s->sender.addr);
