@@ -29,6 +29,9 @@
  *	...) never reaches a sink: log_vmsg() turns every
  *	byte below 0x20 and DEL into '?' in the formatted text, as
  *	Postfix's msg_printf does, so one call is always one line.
+ *
+ *	The pid in the tag is asked of the kernel once per process (a
+ *	pthread_atfork() child handler forgets it), not once per line.
  * DIAGNOSTICS
  *	A failing log write is ignored: logging must never kill a daemon.
  */
@@ -36,6 +39,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <syslog.h>
 #include <time.h>
@@ -55,11 +59,24 @@ static bool log_debug_on;
 static bool log_syslog_open;
 static void (*log_fatal_hook)(void);
 static void (*log_capture)(enum log_level, const char *);
+static pid_t log_pid;       /* 0: ask getpid() */
+static bool log_pid_cached; /* the atfork handler is in place */
+
+/* log_forget_pid - in a new child: the pid is no longer ours */
+static void log_forget_pid(void)
+{
+	log_pid = 0;
+}
 
 /* log_init - name the program and its syslog tag */
 void log_init(const char *syslog_name, const char *program)
 {
 	const char *slash = strrchr(program, '/');
+
+	if (!log_pid_cached)
+		log_pid_cached =
+		    pthread_atfork(NULL, NULL, log_forget_pid) == 0;
+	log_pid = 0;
 
 	if (slash != NULL)
 		program = slash + 1;
@@ -207,11 +224,13 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		syslog(prio[level], "%s", text);
 	}
 	if (log_fd >= 0 || log_to_stderr) {
+		if (log_pid == 0 || !log_pid_cached)
+			log_pid = getpid();
 		now = time(NULL);
 		(void)localtime_r(&now, &tm);
 		(void)strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
 		n = (size_t)snprintf(line, sizeof(line), "%s %s %s[%ld]: %s\n",
-				     stamp, log_host, log_tag, (long)getpid(),
+				     stamp, log_host, log_tag, (long)log_pid,
 				     text);
 		if (n >= sizeof(line)) {
 			n = sizeof(line) - 1;
