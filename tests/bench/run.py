@@ -27,6 +27,8 @@ Columns (times from CLOCK_MONOTONIC, shared by all three tools):
             during the row (utime+stime of live processes plus
             cutime+cstime, which holds every child the process reaped)
   db s      the same for the embedded PostgreSQL (postmaster's tree)
+  cpu/msg   (cpu + db) in milliseconds per delivered message: the figure
+            least disturbed by other work on a shared machine
   PSS MiB   peak of the summed Pss (/proc/PID/smaps_rollup) of master
             and its descendants, sampled every 0.2 s
   /bound    dlv/s divided by half the durability bound (a durable
@@ -307,10 +309,10 @@ def fsync_bound(args, inst):
 
 
 def print_table(rows, bound, args):
-    head = ("%6s %4s %6s %7s %7s %21s %15s %13s %6s %7s %6s" %
+    head = ("%6s %4s %6s %7s %7s %21s %15s %13s %6s %7s %7s %6s" %
             ("size", "conc", "msgs", "acc/s", "dlv/s",
              "smtp ms p50/p90/p99", "dlv ms p50/p99", "cpu s usr/sys",
-             "db s", "PSS MiB", "/bound"))
+             "db s", "cpu/msg", "PSS MiB", "/bound"))
     print(head)
     for r in rows:
         lost = r["accepted"] - r["delivered"]
@@ -321,12 +323,15 @@ def print_table(rows, bound, args):
             note += " (%d NOT DELIVERED)" % lost
         if r["dups"]:
             note += " (%d duplicates)" % r["dups"]
-        print("%6s %4d %6d %7.0f %7.0f %21s %15s %13s %6.1f %7.1f %6.2f%s" %
+        per = ((r["cpu"][0] + r["cpu"][1] + r["db"]) * 1000.0 /
+               max(1, r["delivered"]))
+        print("%6s %4d %6d %7.0f %7.0f %21s %15s %13s %6.1f %5.1fms %7.1f "
+              "%6.2f%s" %
               ("%dK" % (r["size"] // 1024), r["clients"], r["sent"],
                r["acc_rate"], r["dlv_rate"],
                "%.1f/%.1f/%.1f" % tuple(r["smtp"]),
                "%.1f/%.1f" % tuple(r["dlv"]),
-               "%.1f/%.1f" % r["cpu"], r["db"], r["pss"],
+               "%.1f/%.1f" % r["cpu"], r["db"], per, r["pss"],
                r["dlv_rate"] / (bound / 2.0), note))
     print("durability bound: %.0f commits/s (8 writers: write 4 KiB, fsync, "
           "rename, fsync dir) in %s; /bound = dlv/s / (bound/2)" %
