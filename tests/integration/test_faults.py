@@ -16,9 +16,9 @@ loopback) and injects one kind of fault:
   file corrupt; deliveries to a full mail file system are deferred, not
   bounced; once space is freed everything flows again.
 - MailboxTamperTest: a Maildir owned by root 0700, or replaced by a
-  symlink to /etc (the Maildir itself, or its tmp/): deferred with a log
-  line that says why, nothing created under /etc, delivered after the
-  operator repairs it.
+  symlink to /etc (the Maildir itself, its tmp/ or its new/): deferred
+  with a log line that says why, nothing created under /etc, delivered
+  after the operator repairs it.
 - QueueFileTamperTest: held queue files truncated, altered, replaced by
   garbage or by an empty file, dropped into the queue with a bad name,
   or not files at all (a symlink to /etc/passwd, a directory, a FIFO):
@@ -52,7 +52,7 @@ import threading
 import time
 import unittest
 
-from harness import Instance, pid_alive, wait_for
+from harness import Instance, wait_for
 
 DOMAIN = "faults.test"
 SENDER = "loader@sender.example"
@@ -822,20 +822,26 @@ class MailboxTamperTest(FaultCase):
         def repair():
             os.unlink(mdir)
             os.rename(mdir + ".real", mdir)
-        self.deferred_then_repaired(rcpt, 4, repair, r"symbolic link in mailbox path")
+        self.deferred_then_repaired(rcpt, 4, repair,
+                                    r"symbolic link in mailbox path")
 
-    def test_maildir_tmp_symlink_to_etc(self):
-        rcpt, mdir = self.prepare("tmplinked", 5)
-        tmp = os.path.join(mdir, "tmp")
-        st = os.stat(tmp)
-        os.rename(tmp, tmp + ".real")
-        os.symlink("/etc", tmp)
+    def sub_symlink_to_etc(self, user, sub, seq):
+        rcpt, mdir = self.prepare(user, seq)
+        path = os.path.join(mdir, sub)
+        os.rename(path, path + ".real")
+        os.symlink("/etc", path)
 
         def repair():
-            os.unlink(tmp)
-            os.rename(tmp + ".real", tmp)
-            os.chown(tmp, st.st_uid, st.st_gid)
-        self.deferred_then_repaired(rcpt, 6, repair, r"symbolic link in mailbox path")
+            os.unlink(path)
+            os.rename(path + ".real", path)
+        self.deferred_then_repaired(rcpt, seq + 1, repair,
+                                    r"symbolic link in mailbox path")
+
+    def test_maildir_tmp_symlink_to_etc(self):
+        self.sub_symlink_to_etc("tmplinked", "tmp", 5)
+
+    def test_maildir_new_symlink_to_etc(self):
+        self.sub_symlink_to_etc("newlinked", "new", 7)
 
 
 # ---- 5. tampered queue files -----------------------------------------------
