@@ -23,7 +23,8 @@ loopback) and injects one kind of fault:
   garbage or by an empty file, dropped into the queue with a bad name,
   or not files at all (a symlink to /etc/passwd, a directory, a FIFO):
   moved to corrupt/ and logged, never delivered (not even in part),
-  and qmgr keeps its pid; a status record with an unknown state is read
+  and qmgr keeps its pid (also for a damaged file a crash left in
+  active/, read when qmgr starts); a status record with an unknown state is read
   as pending and delivered once.
 
 The load tests check the same thing: every message carries a unique
@@ -1017,6 +1018,42 @@ class QueueFileTamperTest(FaultCase):
         except subprocess.TimeoutExpired:
             self.fail("postern queue list hangs on a FIFO in hold/")
         self.assertNotIn("root:", r.stdout + r.stderr)
+        os.unlink(fifo)
+
+    def test_damaged_file_in_active_at_start(self):
+        """What a crash left in active/ is validated like the rest."""
+        inst = self.inst
+        rcpt = "%s@%s" % ("parked", DOMAIN)
+        inst.postern("mailbox", "add", rcpt, "--password-stdin",
+                     input="pw\n")
+        send_one(inst, 0, rcpt)
+        wait_for(lambda: scan_mail(inst)[0].get(0), 60, "first delivery")
+        mdir = inst.path("mail", DOMAIN, "parked")
+        st = os.stat(mdir)
+        os.chown(mdir, 0, 0)
+        good = send_one(inst, 1, rcpt)
+        bad = send_one(inst, 2, rcpt)
+        for qid in (good, bad):
+            wait_for(lambda: qid in queue_files(inst, "deferred"), 60,
+                     "%s deferred" % qid)
+        inst.stop()
+        q = inst.queue_directory
+        for qid in (good, bad):
+            os.rename(os.path.join(q, "deferred", qid),
+                      os.path.join(q, "active", qid))
+        path = os.path.join(q, "active", bad)
+        data = read_file(path)
+        rewrite(path, data[:content_span(data)[0] + 10])
+        os.chown(mdir, st.st_uid, st.st_gid)
+        inst.start()
+        wait_for(lambda: bad in queue_files(inst, "corrupt"), 60,
+                 "%s in corrupt/" % bad)
+        wait_for(lambda: scan_mail(inst)[0].get(1), 60, "the intact one")
+        wait_for(lambda: queue_empty(inst), 60, "an empty queue")
+        self.assertRegex(inst.log(), r"%s: corrupt queue file: truncated"
+                         % bad)
+        seen, damaged = scan_mail(inst)
+        self.assertEqual((seen[1], seen[2], damaged), (1, 0, []))
 
 
 if __name__ == "__main__":
