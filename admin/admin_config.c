@@ -19,7 +19,8 @@
  *	services.conf (syntax; a warning for each command missing from
  *	daemon_directory, each account that does not exist, and each
  *	smtpd service whose smtpd_client_connection_count_limit is not
- *	below its maxproc, docs/anvil.md) and checks
+ *	below its maxproc, docs/anvil.md, whose TLS files cannot be read
+ *	or whose AUTH settings cannot work, docs/smtpd.md) and checks
  *	that proxyd.conf and admin.conf exist with safe modes.
  * DIAGNOSTICS
  *	show: 1 when a NAME is not a parameter, 78 when postern.conf is
@@ -220,33 +221,43 @@ out:
 	return rc;
 }
 
+/* config_service_load - postern.conf plus a service line's -o: 0 or -1 */
+static int config_service_load(struct admin_ctx *ctx,
+			       const struct service_def *s, struct config *scfg)
+{
+	struct strbuf why;
+	const char *error = NULL;
+	size_t i;
+	int rc = 0;
+
+	memset(scfg, 0, sizeof(*scfg));
+	strbuf_init(&why, 64);
+	if (config_load(scfg, ctx->config_dir, &why) < 0)
+		rc = -1;
+	for (i = 0; rc == 0 && i < s->noverrides; i++)
+		if (param_find(s->overrides[i].name) != NULL &&
+		    config_set(scfg, s->overrides[i].name,
+			       s->overrides[i].value, &error) < 0)
+			rc = -1;
+	strbuf_release(&why);
+	return rc;
+}
+
 /*
  * config_check_smtpd_limit - warn when one client address can hold every
  * process of an smtpd service: smtpd_client_connection_count_limit
  * (with the line's -o overrides) must be below its maxproc
  * (docs/anvil.md).
  */
-static void config_check_smtpd_limit(struct admin_ctx *ctx, const char *path,
+static void config_check_smtpd_limit(const char *path,
 				     const struct service_def *s,
+				     const struct config *scfg,
 				     unsigned *warnings)
 {
-	struct config scfg;
-	struct strbuf why;
-	const char *error = NULL;
 	long long maxproc, limit;
-	size_t i;
 
-	memset(&scfg, 0, sizeof(scfg));
-	strbuf_init(&why, 64);
-	if (config_load(&scfg, ctx->config_dir, &why) < 0)
-		goto out;
-	for (i = 0; i < s->noverrides; i++)
-		if (param_find(s->overrides[i].name) != NULL &&
-		    config_set(&scfg, s->overrides[i].name,
-			       s->overrides[i].value, &error) < 0)
-			goto out;
-	maxproc = s->maxproc < 0 ? scfg.default_process_limit : s->maxproc;
-	limit = scfg.smtpd_client_connection_count_limit;
+	maxproc = s->maxproc < 0 ? scfg->default_process_limit : s->maxproc;
+	limit = scfg->smtpd_client_connection_count_limit;
 	if (maxproc > 0 && (limit == 0 || limit >= maxproc)) {
 		admin_warn("%s, line %d: service %s: "
 			   "smtpd_client_connection_count_limit %lld%s is not "
@@ -256,9 +267,55 @@ static void config_check_smtpd_limit(struct admin_ctx *ctx, const char *path,
 			   limit == 0 ? " (no limit)" : "", maxproc);
 		(*warnings)++;
 	}
-out:
-	config_release(&scfg);
-	strbuf_release(&why);
+}
+
+/*
+ * config_check_smtpd_tls - warn about TLS and AUTH settings of an smtpd
+ * service that cannot work: certificate or key files smtpd could not
+ * read when TLS is wanted, AUTH required but not enabled, AUTH enabled
+ * only after TLS on a service without TLS (docs/smtpd.md).
+ */
+static void config_check_smtpd_tls(const char *path,
+				   const struct service_def *s,
+				   const struct config *scfg,
+				   unsigned *warnings)
+{
+	const char *const files[][2] = {
+	    {"smtpd_tls_cert_file", scfg->smtpd_tls_cert_file},
+	    {"smtpd_tls_key_file", scfg->smtpd_tls_key_file},
+	    {"smtpd_tls_chain_file", scfg->smtpd_tls_chain_file},
+	};
+	bool tls = scfg->smtpd_tls_wrappermode ||
+		   strcmp(scfg->smtpd_tls_security_level, "none") != 0;
+	size_t i;
+
+	for (i = 0; tls && i < ARRAY_LEN(files); i++) {
+		if (i < 2 && *files[i][1] == '\0') {
+			admin_warn("%s, line %d: service %s: %s is not set: "
+				   "no TLS",
+				   path, s->lineno, s->name, files[i][0]);
+			(*warnings)++;
+		} else if (*files[i][1] != '\0' &&
+			   access(files[i][1], R_OK) < 0) {
+			admin_warn("%s, line %d: service %s: %s %s: %s", path,
+				   s->lineno, s->name, files[i][0], files[i][1],
+				   strerror(errno));
+			(*warnings)++;
+		}
+	}
+	if (scfg->smtpd_sasl_auth_required && !scfg->smtpd_sasl_auth_enable) {
+		admin_warn("%s, line %d: service %s: smtpd_sasl_auth_required "
+			   "without smtpd_sasl_auth_enable: no client can "
+			   "send mail",
+			   path, s->lineno, s->name);
+		(*warnings)++;
+	}
+	if (scfg->smtpd_sasl_auth_enable && scfg->smtpd_tls_auth_only && !tls) {
+		admin_warn("%s, line %d: service %s: smtpd_tls_auth_only "
+			   "without TLS: AUTH is never offered",
+			   path, s->lineno, s->name);
+		(*warnings)++;
+	}
 }
 
 /* config_check_services - services.conf syntax, commands, accounts */
@@ -288,8 +345,18 @@ static int config_check_services(struct admin_ctx *ctx, unsigned *warnings)
 			(*warnings)++;
 		}
 		free(prog);
-		if (s->type == SERVICE_INET && strcmp(s->command, "smtpd") == 0)
-			config_check_smtpd_limit(ctx, path, s, warnings);
+		if (s->type == SERVICE_INET &&
+		    strcmp(s->command, "smtpd") == 0) {
+			struct config scfg;
+
+			if (config_service_load(ctx, s, &scfg) == 0) {
+				config_check_smtpd_limit(path, s, &scfg,
+							 warnings);
+				config_check_smtpd_tls(path, s, &scfg,
+						       warnings);
+			}
+			config_release(&scfg);
+		}
 		if (geteuid() == 0 && getpwnam(s->user) == NULL) {
 			admin_warn("%s, line %d: service %s: no such account "
 				   "%s",

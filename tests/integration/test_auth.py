@@ -310,5 +310,32 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(c.cmd("MAIL FROM:<%s>" % OTHER)[0], 250)
 
 
+
+class AuthConfigCheckTest(unittest.TestCase):
+    """postern config check on TLS and AUTH settings that cannot work."""
+
+    def test_config_check_warns(self):
+        inst = Instance()
+        self.addCleanup(inst.destroy)
+        r = inst.postern("config", "check")
+        self.assertNotIn("warning", r.stdout + r.stderr)
+        inst.add_service_line(
+            "needauth inet 127.0.0.1:%d postern n 100 smtpd "
+            "-o smtpd_sasl_auth_required=yes "
+            "-o smtpd_tls_key_file=/nonexistent/key.pem" % free_port())
+        inst.add_service_line(
+            "notls inet 127.0.0.1:%d postern n 100 smtpd "
+            "-o smtpd_tls_security_level=none "
+            "-o smtpd_sasl_auth_enable=yes" % free_port())
+        r = inst.postern("config", "check")
+        out = r.stdout + r.stderr
+        self.assertRegex(out, r"service needauth: smtpd_tls_key_file "
+                         r"/nonexistent/key\.pem: No such file")
+        self.assertRegex(out, r"service needauth: smtpd_sasl_auth_required "
+                         r"without smtpd_sasl_auth_enable")
+        self.assertRegex(out, r"service notls: smtpd_tls_auth_only without "
+                         r"TLS: AUTH is never offered")
+
+
 if __name__ == "__main__":
     unittest.main()
