@@ -190,7 +190,7 @@ void anvil_serve_exit(struct server *srv)
 		anvil_statistics(srv->ctx);
 }
 
-/* anvil_serve_init - the table and its sweep timer (post_init) */
+/* anvil_serve_init - the table, its sweep and statistics timers */
 void anvil_serve_init(struct server *srv)
 {
 	struct anvil *a = xcalloc(1, sizeof(*a));
