@@ -253,6 +253,17 @@ class AuthTest(unittest.TestCase):
         self.assertIn("AUTH", c.ehlo_keywords())
         self.assertEqual(c.cmd("AUTH PLAIN " + plain(USER, PASSWORD))[0],
                          235)
+        marker = "esmtpa-" + uuid.uuid4().hex
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % USER)[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<%s>" % OTHER)[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        code, text = c.cmd("Subject: %s\r\n\r\n%s\r\n." % (marker, marker))
+        self.assertEqual(code, 250, text)
+        msg = wait_for(lambda: maildir_messages(self.inst, OTHER, marker),
+                       60, "delivery")[0].decode()
+        head = msg.split("\n\n")[0]
+        self.assertRegex(head, r"with ESMTPA id ")
+        self.assertNotIn("(using TLS", head)
 
     def test_failure_limit_closes_the_session(self):
         c = self.client("limit")
