@@ -94,9 +94,20 @@ struct qmgr_job {
 	struct strbuf *inbuf;
 	uint64_t timer;
 	bool delayed;          /* a delay warning, not a bounce */
+	bool reused;           /* on a parked agent connection */
+	unsigned uses;         /* requests the connection carried before */
 	double t_start;        /* connect began */
 	double t_sent;         /* request sent */
 	struct qmgr_job *next; /* in the destination's queue */
+};
+
+/* An idle connection to a delivery agent, kept for the next job. */
+struct qmgr_conn {
+	char *transport;
+	int fd;
+	unsigned uses; /* requests it has carried */
+	double since;  /* parked at */
+	struct qmgr_conn *next;
 };
 
 struct qmgr_dest {
@@ -127,6 +138,8 @@ struct qmgr {
 	uint64_t retry_timer;    /* dispatch retry after EAGAIN */
 	bool backlog;            /* files left behind by a full scan */
 	bool active_scanned;     /* active/ of a previous life done */
+	struct qmgr_conn *idle;  /* parked agent connections */
+	uint64_t idle_timer;     /* closes parked connections */
 };
 
 /* Queue subdirectories. */

@@ -29,6 +29,18 @@
  *	message back for a duplicate delivery, never lose it (DESIGN.md
  *	section 5); with one recipient per message this was one
  *	synchronous disk write per message.
+ *	Connections to delivery agents are reused: after a deliver reply
+ *	the connection is parked (both agents serve requests until qmgr
+ *	closes) and the next job for that transport sends its request on
+ *	it, without connect, accept, greeting and the agent's busy/idle
+ *	reports to master. A connection is parked at most
+ *	QMGR_CONN_IDLE ms and carries at most QMGR_CONN_USES requests,
+ *	so agents still exit and pick up a reload. When a parked
+ *	connection turns out closed (the send fails, or the agent hangs
+ *	up without a byte of reply) the job is started again on a fresh
+ *	connection: the agent may have delivered before it died, so this
+ *	can repeat a delivery, as a deferral would, never lose one.
+ *
  *	A connection that fails, breaks or times out defers the job's
  *	recipients ("delivery temporarily suspended"). A full listen
  *	queue (EAGAIN) puts the job back and tries again shortly.
@@ -64,6 +76,8 @@
 
 #define QMGR_SEND_TIMEOUT 10000 /* ms to hand a request to an agent */
 #define QMGR_EAGAIN_RETRY 200   /* ms before trying a full socket again */
+#define QMGR_CONN_IDLE 2000     /* ms a parked agent connection is kept */
+#define QMGR_CONN_USES 100      /* requests per agent connection */
 
 struct qmgr_job_ctx {
 	struct qmgr *q;
@@ -72,6 +86,93 @@ struct qmgr_job_ctx {
 };
 
 static void qmgr_job_end(struct qmgr *q, struct qmgr_job *job);
+static int qmgr_job_send(struct qmgr *q, struct qmgr_job *job);
+static void qmgr_job_requeue(struct qmgr_job *job);
+
+/* qmgr_conn_sweep - close parked connections idle for QMGR_CONN_IDLE */
+static void qmgr_conn_sweep(struct ev_loop *loop, void *ctx)
+{
+	struct qmgr *q = ctx;
+	struct qmgr_conn **pp = &q->idle, *c;
+	double now = qmgr_now();
+
+	(void)loop;
+	q->idle_timer = 0;
+	while ((c = *pp) != NULL) {
+		if (now - c->since >= QMGR_CONN_IDLE / 1000.0 - 0.001) {
+			*pp = c->next;
+			(void)close(c->fd);
+			free(c->transport);
+			free(c);
+		} else {
+			pp = &c->next;
+		}
+	}
+	if (q->idle != NULL)
+		q->idle_timer =
+		    ev_timer_add(q->loop, QMGR_CONN_IDLE, qmgr_conn_sweep, q);
+}
+
+/* qmgr_conn_park - keep a finished deliver job's connection */
+static void qmgr_conn_park(struct qmgr *q, struct qmgr_job *job)
+{
+	struct qmgr_conn *c;
+
+	if (job->kind != QMGR_JOB_DELIVER || job->sock < 0 ||
+	    job->uses + 1 >= QMGR_CONN_USES)
+		return; /* qmgr_job_end() closes it */
+	c = xcalloc(1, sizeof(*c));
+	c->transport = xstrdup(job->dest->transport);
+	c->fd = job->sock;
+	c->uses = job->uses + 1;
+	c->since = qmgr_now();
+	c->next = q->idle;
+	q->idle = c;
+	ev_fd_del(q->loop, job->sock);
+	job->sock = -1;
+	job->dest->active--;
+	q->running--;
+	if (q->idle_timer == 0)
+		q->idle_timer =
+		    ev_timer_add(q->loop, QMGR_CONN_IDLE, qmgr_conn_sweep, q);
+}
+
+/* qmgr_conn_take - a parked connection to transport, or -1 */
+static int qmgr_conn_take(struct qmgr *q, const char *transport, unsigned *uses)
+{
+	struct qmgr_conn **pp, *c;
+	int fd;
+
+	for (pp = &q->idle; (c = *pp) != NULL; pp = &c->next) {
+		if (strcmp(c->transport, transport) != 0)
+			continue;
+		*pp = c->next;
+		fd = c->fd;
+		*uses = c->uses;
+		free(c->transport);
+		free(c);
+		return fd;
+	}
+	return -1;
+}
+
+/* qmgr_job_restart - a parked connection was closed: start afresh */
+static void qmgr_job_restart(struct qmgr *q, struct qmgr_job *job)
+{
+	ev_fd_del(q->loop, job->sock);
+	(void)close(job->sock);
+	job->sock = -1;
+	job->dest->active--;
+	q->running--;
+	if (job->timer != 0)
+		ev_timer_cancel(q->loop, job->timer);
+	job->timer = 0;
+	strbuf_free(&job->inbuf);
+	job->reused = false;
+	job->uses = 0;
+	qmgr_job_requeue(job);
+	qmgr_dispatch(q);
+}
 
 /* qmgr_job_enqueue - put a job at the end of its destination's queue */
 void qmgr_job_enqueue(struct qmgr *q, struct qmgr_job *job)
@@ -294,7 +395,6 @@ static int qmgr_job_hello(struct qmgr *q, struct qmgr_job *job,
 	const char *proto = attr_get_str(msg, ATTR_PROTOCOL);
 	const char *vers = attr_get_str(msg, ATTR_VERSION);
 	bool bounce = job->kind == QMGR_JOB_BOUNCE;
-	int rofd, r;
 
 	if (proto == NULL || vers == NULL ||
 	    strcmp(proto, bounce ? BOUNCE_PROTOCOL : DELIVER_PROTOCOL) != 0 ||
@@ -305,6 +405,15 @@ static int qmgr_job_hello(struct qmgr *q, struct qmgr_job *job,
 			      job->dest->transport);
 		return -1;
 	}
+	return qmgr_job_send(q, job);
+}
+
+/* qmgr_job_send - send the request with the queue file attached */
+static int qmgr_job_send(struct qmgr *q, struct qmgr_job *job)
+{
+	bool bounce = job->kind == QMGR_JOB_BOUNCE;
+	int rofd, r;
+
 	rofd = openat(q->dirfd[QMGR_Q_ACTIVE], job->msg->id,
 		      O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (rofd < 0) {
@@ -314,6 +423,10 @@ static int qmgr_job_hello(struct qmgr *q, struct qmgr_job *job,
 	}
 	r = bounce ? qmgr_send_bounce(job, rofd) : qmgr_send_deliver(job, rofd);
 	(void)close(rofd);
+	if (r < 0 && job->reused) {
+		qmgr_job_restart(q, job);
+		return -1;
+	}
 	if (r < 0) {
 		qmgr_job_fail(q, job, "4.3.0",
 			      "delivery temporarily suspended: send request "
@@ -359,6 +472,7 @@ static void qmgr_job_reply(struct qmgr *q, struct qmgr_job *job,
 	}
 	qmgr_deliver_results(q, job, &req);
 	deliver_request_release(&req);
+	qmgr_conn_park(q, job);
 	qmgr_job_end(q, job);
 }
 
@@ -396,6 +510,12 @@ static void qmgr_job_read(struct ev_loop *loop, int fd, int events, void *ctx)
 	if (r == 0 && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		attr_msg_free(&msg);
 		return; /* more to come */
+	}
+	if (r == 0 && job->reused && job->inbuf->len == 0) {
+		/* A parked connection the agent had closed. */
+		attr_msg_free(&msg);
+		qmgr_job_restart(q, job);
+		return;
 	}
 	if (r <= 0) {
 		attr_msg_free(&msg);
@@ -456,6 +576,22 @@ static int qmgr_job_start(struct qmgr *q, struct qmgr_job *job)
 		return 1;
 	}
 	job->t_start = qmgr_now();
+	if (job->kind == QMGR_JOB_DELIVER &&
+	    (fd = qmgr_conn_take(q, job->dest->transport, &job->uses)) >= 0) {
+		job->reused = true;
+		job->sock = fd;
+		job->inbuf = strbuf_alloc(1024);
+		strbuf_set_max(job->inbuf,
+			       ATTR_VALUE_MAX + ATTR_COUNT_MAX * 128);
+		job->dest->active++;
+		q->running++;
+		ev_fd_set(q->loop, fd, EV_READ, qmgr_job_read, job);
+		job->timer =
+		    ev_timer_add(q->loop, (long)q->cfg->ipc_timeout * 1000,
+				 qmgr_job_timeout, job);
+		(void)qmgr_job_send(q, job);
+		return 1;
+	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/private/%s",
