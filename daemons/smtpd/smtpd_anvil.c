@@ -4,7 +4,8 @@
  * SYNOPSIS
  *	see smtpd.h
  * DESCRIPTION
- *	smtpd_anvil_connect() runs before the banner. Unless the client is
+ *	smtpd_anvil_connect() runs before the banner (and before the
+ *	handshake of an implicit-TLS service). Unless the client is
  *	in smtpd_client_event_limit_exceptions (default $mynetworks) or
  *	both connection limits are 0, it opens the session's connection to
  *	anvil (private/anvil, relative to the chroot when chrooted), sends

@@ -380,15 +380,23 @@ void smtpd_session_run(struct smtpd_session *s)
 	struct strbuf *line = strbuf_alloc(SMTPD_CMD_LINE_MAX);
 
 	log_info("connect from %s", smtpd_client(s));
-	/* RFC 8314 3.3: implicit TLS, the greeting comes after it. */
-	if (s->cfg->smtpd_tls_wrappermode && smtpd_tls_start(s) < 0) {
+	/*
+	 * The connection limits come first, so a client over them costs no
+	 * TLS handshake. On implicit TLS the 421 could only be said after
+	 * one (RFC 8314 3.3: the greeting comes after the handshake), so
+	 * such a client is closed without a reply; the warning is logged.
+	 */
+	if (smtpd_anvil_connect(s) < 0) {
+		if (s->cfg->smtpd_tls_wrappermode)
+			strbuf_reset(&s->io.out);
+	} else if (s->cfg->smtpd_tls_wrappermode && smtpd_tls_start(s) < 0) {
 		if (!smtpd_tls_available())
 			log_warn("TLS is not available: closing the "
 				 "connection from %s",
 				 smtpd_client(s));
 		s->io.status = SMTPD_IO_ERROR;
 		smtpd_lost(s, "CONNECT");
-	} else if (smtpd_anvil_connect(s) == 0) {
+	} else {
 		smtpd_io_reply(&s->io, "220 %s", s->cfg->smtpd_banner);
 	}
 	while (s->state != SMTPD_STATE_QUIT) {

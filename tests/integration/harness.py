@@ -231,6 +231,22 @@ class Instance:
 
     # ---- commands and processes ------------------------------------------
 
+    def psql(self, sql, params=()):
+        """Run SQL in the embedded database as postern_admin (root, peer
+        authentication), as an administrator or PostfixAdmin would; the
+        rows as text, "|" between columns. params are psql variables
+        p1, p2, ... (:'p1' in sql quotes one as a literal)."""
+        cmd = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+               "host=%s dbname=postern user=postern_admin" %
+               self.path("pgsql", "run")]
+        for i, p in enumerate(params):
+            cmd += ["-v", "p%d=%s" % (i + 1, p)]
+        r = subprocess.run(cmd, input=sql, capture_output=True, text=True,
+                           timeout=60, cwd="/")
+        if r.returncode != 0:
+            raise AssertionError("psql: %s" % r.stderr)
+        return r.stdout.strip()
+
     def postern(self, *args, input=None, check=True, timeout=120):
         """Run build/postern -c DIR ARGS; text mode, output captured."""
         cmd = [os.path.join(self.build, "postern"), "-c", self.dir]

@@ -415,7 +415,6 @@ class TestControl(AdminTestCase):
         self.assertEqual(r.returncode, 69)
 
 
-@unittest.skipUnless(os.path.isdir("/usr/lib/postgresql"), "no PostgreSQL")
 class TestEmbeddedDb(AdminTestCase):
 
     def psql(self, sql, user=None, as_user=None):

@@ -21,11 +21,13 @@ import re
 import signal
 import smtplib
 import socket
+import ssl
 import unittest
 import uuid
 
 from harness import (Instance, InstanceTestCase, free_port, pid_alive,
                      wait_for)
+from smtp_client import tls_context
 
 DOMAIN = "example.test"
 USER = "user@" + DOMAIN
@@ -34,6 +36,8 @@ SERVICES = {
     "lim2": ["smtpd_client_connection_count_limit=2"],
     "lim2kill": ["smtpd_client_connection_count_limit=2"],
     "lim1anvil": ["smtpd_client_connection_count_limit=1"],
+    "lim1tls": ["smtpd_client_connection_count_limit=1",
+                "smtpd_tls_wrappermode=yes"],
     "rate3": ["smtpd_client_connection_count_limit=0",
               "smtpd_client_connection_rate_limit=3"],
     "exempt": ["smtpd_client_connection_count_limit=1",
@@ -217,6 +221,28 @@ class AnvilTest(unittest.TestCase):
         self.assertEqual(self.first_line(c4)[0], 221)
         self.assertEqual(self.first_line(c2)[0], 221)
         self.wait_count("lim2", 0)
+
+    def test_implicit_tls_limit_before_handshake(self):
+        """On an implicit-TLS service a client over the limit is closed
+        before any TLS handshake (a 421 could only be sent inside TLS)."""
+        ctx = tls_context()
+        raw = socket.create_connection(("127.0.0.1", self.ports["lim1tls"]),
+                                       timeout=60)
+        first = ctx.wrap_socket(raw)
+        self.addCleanup(first.close)
+        code, line = self.first_line(first)
+        self.assertEqual(code, 220, line)
+        second = socket.create_connection(
+            ("127.0.0.1", self.ports["lim1tls"]), timeout=60)
+        self.addCleanup(second.close)
+        with self.assertRaises((ssl.SSLError, ConnectionResetError,
+                                BrokenPipeError)):
+            ctx.wrap_socket(second)
+        self.log_wait(r"warning: Connection concurrency limit exceeded: 2 "
+                      r"from unknown\[127\.0\.0\.1\] for service lim1tls")
+        first.sendall(b"QUIT\r\n")
+        self.assertEqual(self.first_line(first)[0], 221)
+        self.wait_count("lim1tls", 0)
 
     def test_rate_limit(self):
         for _ in range(3):

@@ -208,6 +208,21 @@ class AuthTest(unittest.TestCase):
         code, text = c.cmd("MAIL FROM:<%s>" % OFF)
         self.assertEqual(code, 530, text)
 
+    def test_smtp_active_false_cannot_authenticate(self):
+        """PostfixAdmin's smtp_active = false: no SMTP AUTH for the
+        mailbox (it still receives mail)."""
+        user = "nosmtp@" + DOMAIN
+        self.inst.postern("mailbox", "add", user, "--password-stdin",
+                          input=PASSWORD + "\n")
+        c = self.client()
+        self.assertEqual(c.cmd("AUTH PLAIN " + plain(user, PASSWORD))[0],
+                         235)
+        self.inst.psql("UPDATE mailbox SET smtp_active = false "
+                       "WHERE username = '%s'" % user)
+        c = self.client()
+        code, text = c.cmd("AUTH PLAIN " + plain(user, PASSWORD))
+        self.assertEqual(code, 535, text)
+
     def test_cancel_bad_base64_and_unknown_mechanism(self):
         c = self.client()
         self.assertEqual(c.cmd("AUTH PLAIN")[0], 334)

@@ -12,7 +12,6 @@ the cache and database outages; its helpers live here.
 import json
 import os
 import socket
-import subprocess
 import unittest
 
 from harness import Instance, wait_for
@@ -58,20 +57,6 @@ def only_proxyd(inst):
     keep = [l for l in lines
             if not l.strip() or l.startswith("#") or l.split()[0] == "proxyd"]
     inst._write("services.conf", "\n".join(keep) + "\n")
-
-
-def psql(inst, sql, params=()):
-    """Run SQL as the admin role over the embedded socket; rows as text."""
-    cmd = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-           "host=%s dbname=postern user=postern_admin" %
-           inst.path("pgsql", "run")]
-    for i, p in enumerate(params):
-        cmd += ["-v", "p%d=%s" % (i + 1, p)]
-    r = subprocess.run(cmd, input=sql, capture_output=True, text=True,
-                       timeout=60)
-    if r.returncode != 0:
-        raise AssertionError("psql: %s" % r.stderr)
-    return r.stdout.strip()
 
 
 def netstring(b):
@@ -226,20 +211,20 @@ class SchemaTest(DataTestCase):
         self.assertIn("up to date", self.ok("db", "migrate").stdout)
         self.assertIn("up to date", self.ok("db", "init").stdout)
         self.assertEqual(self.json("db", "status")["version"], st["version"])
-        tables = psql(self.inst, "SELECT string_agg(tablename, ' ' ORDER BY "
+        tables = self.inst.psql("SELECT string_agg(tablename, ' ' ORDER BY "
                       "tablename) FROM pg_tables WHERE schemaname = "
                       "'public'")
         for t in ("alias", "alias_domain", "domain", "mailbox", "quota2"):
             self.assertIn(t, tables.split())
 
     def test_newer_database_refused(self):
-        psql(self.inst, "INSERT INTO postern_schema VALUES (999, 'future')")
+        self.inst.psql("INSERT INTO postern_schema VALUES (999, 'future')")
         try:
             r = self.fails(EX_LIMIT, "db", "migrate")
             self.assertIn("newer", r.stderr)
             self.fails(EX_LIMIT, "db", "status")
         finally:
-            psql(self.inst, "DELETE FROM postern_schema WHERE version = 999")
+            self.inst.psql("DELETE FROM postern_schema WHERE version = 999")
 
     def test_constraints_keep_data_sane(self):
         bad = ["INSERT INTO domain (domain) VALUES ('Upper.Example')",
@@ -249,17 +234,15 @@ class SchemaTest(DataTestCase):
                "INSERT INTO domain (domain) VALUES ('bad domain')"]
         for sql in bad:
             with self.assertRaises(AssertionError):
-                psql(self.inst, sql)
+                self.inst.psql(sql)
 
     def test_roles_privileges(self):
-        grants = psql(self.inst,
-                      "SELECT string_agg(privilege_type, ',' ORDER BY "
+        grants = self.inst.psql("SELECT string_agg(privilege_type, ',' ORDER BY "
                       "privilege_type) FROM information_schema."
                       "role_table_grants WHERE grantee = 'postern_proxy' "
                       "AND table_name = 'mailbox'")
         self.assertEqual(grants, "SELECT")
-        grants = psql(self.inst,
-                      "SELECT string_agg(privilege_type, ',' ORDER BY "
+        grants = self.inst.psql("SELECT string_agg(privilege_type, ',' ORDER BY "
                       "privilege_type) FROM information_schema."
                       "role_table_grants WHERE grantee = 'postern_dovecot' "
                       "AND table_name = 'quota2'")
@@ -321,12 +304,12 @@ class DomainVerbsTest(DataTestCase):
                 "--postmaster", "p@elsewhere.example")
         self.assertIs(self.json("domain", "show", "off.example")["active"],
                       False)
-        psql(self.inst, "UPDATE domain SET active = true WHERE domain = "
+        self.inst.psql("UPDATE domain SET active = true WHERE domain = "
              "'off.example'")
         self.add_mailbox("u@off.example")
         self.assertEqual(self.lookup("virtual_mailbox_maps",
                                      "u@off.example")[0], 0)
-        psql(self.inst, "UPDATE domain SET active = false WHERE domain = "
+        self.inst.psql("UPDATE domain SET active = false WHERE domain = "
              "'off.example'")
         self.assertEqual(self.lookup("virtual_mailbox_domains",
                                      "off.example")[0], EXIT_NOTFOUND)
@@ -359,7 +342,7 @@ class MailboxVerbsTest(DataTestCase):
         self.assertNotIn("password", m)
         text = self.ok("mailbox", "show", "alice@mb.example").stdout
         self.assertNotIn("$argon2id$", text)
-        stored = psql(self.inst, "SELECT password FROM mailbox WHERE "
+        stored = self.inst.psql("SELECT password FROM mailbox WHERE "
                       "username = 'alice@mb.example'")
         self.assertTrue(stored.startswith("{ARGON2ID}$argon2id$v=19$"),
                         stored)
@@ -380,11 +363,11 @@ class MailboxVerbsTest(DataTestCase):
         self.add_mailbox("bob@mb.example", "first")
         self.assertEqual(self.json("mailbox", "show",
                                    "bob@mb.example")["quota"], 100 << 20)
-        before = psql(self.inst, "SELECT password FROM mailbox WHERE "
+        before = self.inst.psql("SELECT password FROM mailbox WHERE "
                       "username = 'bob@mb.example'")
         self.ok("mailbox", "passwd", "bob@mb.example", "--password-stdin",
                 input="second\n")
-        after = psql(self.inst, "SELECT password FROM mailbox WHERE "
+        after = self.inst.psql("SELECT password FROM mailbox WHERE "
                      "username = 'bob@mb.example'")
         self.assertNotEqual(before, after)
         self.assertTrue(after.startswith("{ARGON2ID}"))
@@ -583,7 +566,7 @@ class LookupRulesTest(DataTestCase):
                     "mbox@rules.example")
 
     def test_injection_and_wildcards_find_nothing(self):
-        before = psql(self.inst, "SELECT (SELECT count(*) FROM mailbox) "
+        before = self.inst.psql("SELECT (SELECT count(*) FROM mailbox) "
                       "|| ',' || (SELECT count(*) FROM alias) || ',' || "
                       "(SELECT count(*) FROM domain)")
         keys = ["x' OR '1'='1@target.example",
@@ -617,7 +600,7 @@ class LookupRulesTest(DataTestCase):
             self.assertIn(r.returncode, (EX_DATAERR, EX_NOUSER), key)
             r = self.pg("alias", "add", key, "u@target.example")
             self.assertIn(r.returncode, (EX_DATAERR, EX_NOUSER), key)
-        after = psql(self.inst, "SELECT (SELECT count(*) FROM mailbox) "
+        after = self.inst.psql("SELECT (SELECT count(*) FROM mailbox) "
                      "|| ',' || (SELECT count(*) FROM alias) || ',' || "
                      "(SELECT count(*) FROM domain)")
         self.assertEqual(before, after)

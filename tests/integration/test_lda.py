@@ -55,16 +55,6 @@ def maildir_files(inst, sub="new"):
     return sorted(found)
 
 
-def psql(inst, sql):
-    """Run SQL as root (peer auth: postern_admin) in the embedded db."""
-    cmd = ["/usr/lib/postgresql/15/bin/psql", "-X", "-q",
-           "-h", inst.path("pgsql", "run"), "-U", "postern_admin",
-           "-d", "postern", "-v", "ON_ERROR_STOP=1", "-c", sql]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise AssertionError("psql failed: %s" % r.stderr)
-
-
 def add_domain(inst, domain):
     inst.postern("domain", "add", domain)
 
@@ -215,7 +205,7 @@ class LdaDeliveryTest(InstanceTestCase):
         self.assertEqual(os.stat(files[0]).st_uid, vmail.pw_uid)
 
     def test_quota_at_delivery(self):
-        psql(self.inst, "UPDATE mailbox SET quota = 400 "
+        self.inst.psql("UPDATE mailbox SET quota = 400 "
              "WHERE username = 'alice@example.com'")
         small = b"Subject: s\n\n" + b"x" * 100 + b"\n"
         r = run_lda(self.inst, ["-f", "bob@example.org", "-a",
@@ -228,14 +218,9 @@ class LdaDeliveryTest(InstanceTestCase):
         with open(os.path.join(maildir, "maildirsize")) as f:
             self.assertEqual(f.read(), "400S\n0 0\n%d 1\n" % size)
         # proxyd mirrored the delivery into quota2.
-        out = subprocess.run(
-            ["/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t",
-             "-h", self.inst.path("pgsql", "run"), "-U", "postern_admin",
-             "-d", "postern", "-c",
-             "SELECT bytes, messages FROM quota2 "
-             "WHERE username = 'alice@example.com'"],
-            capture_output=True, text=True, timeout=60)
-        self.assertEqual(out.stdout.strip(), "%d|1" % size, out.stderr)
+        self.assertEqual(self.inst.psql(
+            "SELECT bytes, messages FROM quota2 "
+            "WHERE username = 'alice@example.com'"), "%d|1" % size)
         # The next one does not fit: deferred; larger than it all: bounced.
         r = run_lda(self.inst, ["-a", "alice@example.com"],
                     b"Subject: m\n\n" + b"y" * 300 + b"\n")

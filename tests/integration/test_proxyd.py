@@ -17,7 +17,7 @@ import sys
 import unittest
 
 from harness import wait_for
-from test_data import (DataTestCase, ProxydClient, encode, psql,
+from test_data import (DataTestCase, ProxydClient, encode,
                        EXIT_NOTFOUND, EX_TEMPFAIL)
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -75,7 +75,7 @@ class AuthTest(DataTestCase):
         for scheme in schemes:
             stored = doveadm_pw(scheme, "p4ss word")
             self.assertTrue(stored.startswith("{%s}" % scheme), stored)
-            psql(self.inst, "UPDATE mailbox SET password = :'p1' WHERE "
+            self.inst.psql("UPDATE mailbox SET password = :'p1' WHERE "
                  "username = 's@auth.example'", [stored])
             self.assertEqual(self.c.auth("s@auth.example", "p4ss word"),
                              {"status": "ok"}, stored)
@@ -87,7 +87,7 @@ class AuthTest(DataTestCase):
                        "{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$abc",
                        "{NOSUCH}xyz", "{PLAIN}right pw", "",
                        "{BLF-CRYPT}$1$x/LPaIoK$0f7327PZbwnklIMQFDACP1"):
-            psql(self.inst, "UPDATE mailbox SET password = :'p1' WHERE "
+            self.inst.psql("UPDATE mailbox SET password = :'p1' WHERE "
                  "username = 's@auth.example'", [stored])
             self.assertEqual(self.c.auth("s@auth.example", "right pw"),
                              {"status": "nokey"}, stored)

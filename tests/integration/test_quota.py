@@ -42,18 +42,6 @@ from harness import Instance, wait_for
 
 DOMAIN = "quota.test"
 SENDER = "sender@%s" % DOMAIN
-PSQL = "/usr/lib/postgresql/15/bin/psql"
-
-
-def psql(inst, sql):
-    """Run SQL as postern_admin (root, peer auth); the rows as text."""
-    cmd = [PSQL, "-X", "-q", "-A", "-t", "-h", inst.path("pgsql", "run"),
-           "-U", "postern_admin", "-d", "postern", "-v", "ON_ERROR_STOP=1",
-           "-c", sql]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise AssertionError("psql failed: %s" % r.stderr)
-    return r.stdout.strip()
 
 
 def run_lda(inst, rcpt, message, sender=SENDER):
@@ -122,7 +110,7 @@ class QuotaTest(unittest.TestCase):
 
     def usage(self, address):
         """(bytes, messages) of quota2, (0, 0) without a row."""
-        row = psql(self.inst, "SELECT bytes, messages FROM quota2 "
+        row = self.inst.psql("SELECT bytes, messages FROM quota2 "
                    "WHERE username = '%s'" % address)
         if not row:
             return (0, 0)
@@ -168,7 +156,7 @@ class QuotaTest(unittest.TestCase):
         used, _ = self.deliver(addr, "first", 500)
         self.assertEqual(self.rcpt(addr), (250, "2.1.5 Ok"))
         # The administrator lowers the quota to what is used: full.
-        psql(self.inst, "UPDATE mailbox SET quota = %d WHERE username = "
+        self.inst.psql("UPDATE mailbox SET quota = %d WHERE username = "
              "'%s'" % (used, addr))
         self.assertEqual(self.rcpt_until(addr, 452),
                          (452, "4.2.2 <%s>: Mailbox full" % addr))
@@ -179,7 +167,7 @@ class QuotaTest(unittest.TestCase):
             r"full; from=<sender@quota\.test> to=<bytes@quota\.test> "
             r"proto=ESMTP helo=<client\.quota\.test>")
         # One byte more of quota: room again.
-        psql(self.inst, "UPDATE mailbox SET quota = %d WHERE username = "
+        self.inst.psql("UPDATE mailbox SET quota = %d WHERE username = "
              "'%s'" % (used + 1000, addr))
         self.rcpt_until(addr, 250)
 
@@ -226,13 +214,13 @@ class QuotaTest(unittest.TestCase):
         self.add_mailbox(b)
         used, _ = self.deliver(a, "fills the domain", 800)
         self.assertEqual(self.rcpt(b)[0], 250)
-        psql(self.inst, "UPDATE domain SET quota = %d WHERE domain = '%s'"
+        self.inst.psql("UPDATE domain SET quota = %d WHERE domain = '%s'"
              % (used + 100, dom))
         # 100 bytes left for the whole domain: SIZE=101 does not fit.
         self.assertEqual(self.rcpt_until(b, 452, size=101),
                          (452, "4.2.2 <%s>: Domain quota exceeded" % b))
         self.assertEqual(self.rcpt(b, size=100)[0], 250)
-        psql(self.inst, "UPDATE domain SET quota = %d WHERE domain = '%s'"
+        self.inst.psql("UPDATE domain SET quota = %d WHERE domain = '%s'"
              % (used, dom))
         self.assertEqual(self.rcpt_until(b, 452),
                          (452, "4.2.2 <%s>: Domain quota exceeded" % b))
@@ -413,7 +401,7 @@ class QuotaTest(unittest.TestCase):
         # maildirsize deleted, quota2 wrong: recalc puts both right.
         md = self.maildir(addr)
         os.unlink(os.path.join(md, "maildirsize"))
-        psql(self.inst, "UPDATE quota2 SET bytes = 1, messages = 99 "
+        self.inst.psql("UPDATE quota2 SET bytes = 1, messages = 99 "
              "WHERE username = '%s'" % addr)
         shown = json.loads(self.quota("show", addr, "--json").stdout)
         self.assertIsNone(shown["maildirsize_bytes"])
