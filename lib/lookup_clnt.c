@@ -189,13 +189,12 @@ int lookup_query(struct lookup_clnt *c, const char *table, const char *key,
 {
 	struct proxyd_reply reply;
 	int status;
+	struct proxyd_request req = {
+	    .kind = PROXYD_KIND_LOOKUP, .table = table, .key = key};
 
 	strbuf_reset(value);
 	strbuf_reset(&c->out);
-	attr_put_str(&c->out, ATTR_REQUEST, PROXYD_REQ_LOOKUP);
-	attr_put_str(&c->out, PROXYD_ATTR_TABLE, table);
-	attr_put_str(&c->out, PROXYD_ATTR_KEY, key);
-	attr_put_end(&c->out);
+	proxyd_request_encode(&c->out, &req);
 	status = lookup_call(c, &reply, error_r);
 	if (status == LOOKUP_OK && reply.value != NULL)
 		strbuf_catn(value, reply.value, reply.value_len);
@@ -208,12 +207,11 @@ int lookup_auth(struct lookup_clnt *c, const char *user, const char *password,
 {
 	struct proxyd_reply reply;
 	int status;
+	struct proxyd_request req = {
+	    .kind = PROXYD_KIND_AUTH, .user = user, .password = password};
 
 	strbuf_reset(&c->out);
-	attr_put_str(&c->out, ATTR_REQUEST, PROXYD_REQ_AUTH);
-	attr_put_str(&c->out, PROXYD_ATTR_USER, user);
-	attr_put_str(&c->out, PROXYD_ATTR_PASSWORD, password);
-	attr_put_end(&c->out);
+	proxyd_request_encode(&c->out, &req);
 	status = lookup_call(c, &reply, error_r);
 	explicit_bzero(c->out.data, c->out.cap);
 	return status;
@@ -226,12 +224,13 @@ int lookup_quota_update(struct lookup_clnt *c, const char *user,
 {
 	struct proxyd_reply reply;
 
+	struct proxyd_request req = {.kind = PROXYD_KIND_QUOTA,
+				     .user = user,
+				     .bytes = bytes,
+				     .messages = messages};
+
 	strbuf_reset(&c->out);
-	attr_put_str(&c->out, ATTR_REQUEST, PROXYD_REQ_QUOTA);
-	attr_put_str(&c->out, PROXYD_ATTR_USER, user);
-	attr_put_int(&c->out, PROXYD_ATTR_BYTES, bytes);
-	attr_put_int(&c->out, PROXYD_ATTR_MESSAGES, messages);
-	attr_put_end(&c->out);
+	proxyd_request_encode(&c->out, &req);
 	return lookup_call(c, &reply, error_r);
 }
 

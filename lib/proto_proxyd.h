@@ -14,9 +14,11 @@
  *	  quota   request=quota_update user=U bytes=N messages=N
  *	          -> status=ok | nokey (no such mailbox) | retry | deny
  *
- *	Replies may carry reason=TEXT for logs. The spec tables below are
- *	the only definition of each message; proxyd and lookup_clnt both
- *	decode with attr_scan().
+ *	Replies may carry reason=TEXT for logs. The spec tables of
+ *	proto_proxyd.c are the only definition of each message:
+ *	lookup_clnt writes requests with proxyd_request_encode(), proxyd
+ *	reads them with proxyd_request_decode() (verb, attributes and
+ *	every length limit), and both sides use proxyd_reply_spec.
  */
 #ifndef POSTERN_PROTO_PROXYD_H
 #define POSTERN_PROTO_PROXYD_H
@@ -45,9 +47,24 @@
 #define PROXYD_PASSWORD_MAX 1024 /* longest password */
 #define PROXYD_REQUEST_MAX 16384 /* longest encoded request */
 
-/* A decoded request (strings borrowed from the attr_msg). */
+/* The kinds of request. */
+enum proxyd_kind {
+	PROXYD_KIND_LOOKUP,
+	PROXYD_KIND_AUTH,
+	PROXYD_KIND_QUOTA,
+};
+
+/*
+ * A request. Decoded, the strings are borrowed from the attr_msg,
+ * NUL-terminated without an inner NUL, and within their limits; the
+ * fields the kind does not use are NULL or 0:
+ *   lookup: table (at most PROXYD_TABLE_MAX), key (PROXYD_KEY_MAX)
+ *   auth:   user (PROXYD_KEY_MAX), password (PROXYD_PASSWORD_MAX)
+ *   quota:  user (PROXYD_KEY_MAX), bytes, messages (signed deltas)
+ */
 struct proxyd_request {
-	const char *request;
+	enum proxyd_kind kind;
+	const char *request; /* the verb as sent */
 	const char *table;
 	const char *key;
 	const char *user;
@@ -64,12 +81,13 @@ struct proxyd_reply {
 	const char *reason;
 };
 
-extern const struct attr_spec proxyd_lookup_spec[];
-extern const size_t proxyd_lookup_spec_count;
-extern const struct attr_spec proxyd_auth_spec[];
-extern const size_t proxyd_auth_spec_count;
-extern const struct attr_spec proxyd_quota_spec[];
-extern const size_t proxyd_quota_spec_count;
+struct strbuf;
+
+void proxyd_request_encode(struct strbuf *out,
+			   const struct proxyd_request *req);
+int proxyd_request_decode(const struct attr_msg *msg,
+			  struct proxyd_request *req, const char **error_r);
+
 extern const struct attr_spec proxyd_reply_spec[];
 extern const size_t proxyd_reply_spec_count;
 

@@ -6,8 +6,8 @@
  * DESCRIPTION
  *	Every client is a non-blocking socket on the event loop. On
  *	connect it gets the hello (protocol=proxyd version=1); then each
- *	request is decoded strictly with the specs of proto_proxyd.c and
- *	answered in order, one at a time per client (a client may send
+ *	request is decoded strictly by proxyd_request_decode() (verb,
+ *	attributes, length limits: proto_proxyd.c) and answered in order, one at a time per client (a client may send
  *	several; later ones wait in its input buffer).
  *
  *	lookup: the table must be one proxyd.conf names (else deny); the
@@ -29,8 +29,8 @@
  *	do not depend on usage and stay: dropping them made every
  *	delivery's next lookups of its recipient miss the cache.
  *
- *	Malformed input (bad framing, unknown attributes, a request over
- *	PROXYD_REQUEST_MAX bytes) gets status=bad and a warning; framing
+ *	Malformed input (bad framing, unknown attributes, a string over its
+ *	limit, a request over PROXYD_REQUEST_MAX bytes) gets status=bad and a warning; framing
  *	errors also close that client. Nothing a client sends stops the
  *	daemon.
  * DIAGNOSTICS
@@ -236,10 +236,6 @@ static void proxyd_do_lookup(struct proxyd_client *c,
 		proxyd_client_reply(c, LOOKUP_DENY, NULL, "table not allowed");
 		return;
 	}
-	if (strlen(req->key) > PROXYD_KEY_MAX) {
-		proxyd_bad(c, "key too long", false);
-		return;
-	}
 	c->key = xstrdup(req->key);
 	proxyd_lowercase(c->key);
 	c->table = q->index;
@@ -299,11 +295,6 @@ static void proxyd_do_auth(struct proxyd_client *c,
 	const struct proxyd_query *q = &serve.conf->password;
 	char *params[PROXYD_PARAMS_MAX] = {NULL};
 
-	if (strlen(req->user) > PROXYD_KEY_MAX ||
-	    strlen(req->password) > PROXYD_PASSWORD_MAX) {
-		proxyd_bad(c, "user or password too long", false);
-		return;
-	}
 	c->key = xstrdup(req->user);
 	proxyd_lowercase(c->key);
 	c->password = xstrdup(req->password);
@@ -354,10 +345,6 @@ static void proxyd_do_quota(struct proxyd_client *c,
 		proxyd_client_reply(c, LOOKUP_DENY, NULL, "not allowed");
 		return;
 	}
-	if (strlen(req->user) > PROXYD_KEY_MAX) {
-		proxyd_bad(c, "user too long", false);
-		return;
-	}
 	c->key = xstrdup(req->user);
 	proxyd_lowercase(c->key);
 	if (!proxyd_expand(q, c->key, NULL, req->bytes, req->messages,
@@ -371,37 +358,20 @@ static void proxyd_do_quota(struct proxyd_client *c,
 	proxyd_db_submit(q, params, proxyd_quota_done, c);
 }
 
-/* proxyd_handle - one decoded request */
+/* proxyd_handle - one decoded message */
 static void proxyd_handle(struct proxyd_client *c)
 {
 	struct proxyd_request req;
-	const char *verb = attr_get_str(c->msg, ATTR_REQUEST);
 	const char *err = NULL;
 
-	memset(&req, 0, sizeof(req));
-	if (verb == NULL) {
-		proxyd_bad(c, "no request attribute", false);
-	} else if (strcmp(verb, PROXYD_REQ_LOOKUP) == 0) {
-		if (attr_scan(c->msg, proxyd_lookup_spec,
-			      proxyd_lookup_spec_count, &req, &err) < 0)
-			proxyd_bad(c, err, false);
-		else
-			proxyd_do_lookup(c, &req);
-	} else if (strcmp(verb, PROXYD_REQ_AUTH) == 0) {
-		if (attr_scan(c->msg, proxyd_auth_spec, proxyd_auth_spec_count,
-			      &req, &err) < 0)
-			proxyd_bad(c, err, false);
-		else
-			proxyd_do_auth(c, &req);
-	} else if (strcmp(verb, PROXYD_REQ_QUOTA) == 0) {
-		if (attr_scan(c->msg, proxyd_quota_spec,
-			      proxyd_quota_spec_count, &req, &err) < 0)
-			proxyd_bad(c, err, false);
-		else
-			proxyd_do_quota(c, &req);
-	} else {
-		proxyd_bad(c, "unknown request", false);
-	}
+	if (proxyd_request_decode(c->msg, &req, &err) < 0)
+		proxyd_bad(c, err, false);
+	else if (req.kind == PROXYD_KIND_LOOKUP)
+		proxyd_do_lookup(c, &req);
+	else if (req.kind == PROXYD_KIND_AUTH)
+		proxyd_do_auth(c, &req);
+	else
+		proxyd_do_quota(c, &req);
 	/* Wipe a password that may sit in the decoded message. */
 	for (size_t i = 0; i < c->msg->count; i++) {
 		if (strcmp(c->msg->items[i].name, PROXYD_ATTR_PASSWORD) == 0)

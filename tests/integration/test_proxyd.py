@@ -108,7 +108,11 @@ class AuthTest(DataTestCase):
                       [("request", "quota_update"), ("user", "a"),
                        ("bytes", "ten"), ("messages", "1")],
                       [("request", "lookup"), ("table",
-                       "virtual_mailbox_maps"), ("key", "k" * 5000)]):
+                       "virtual_mailbox_maps"), ("key", "k" * 5000)],
+                      [("request", "lookup"), ("table", "t" * 65),
+                       ("key", "a")],
+                      [("request", "auth"), ("user", "good@auth.example"),
+                       ("password", "p" * 1025)]):
             self.assertEqual(c.call(pairs)["status"], "bad", pairs)
         # Still served on the same connection.
         self.assertEqual(c.lookup("virtual_mailbox_maps",
