@@ -81,8 +81,7 @@ static void check_roundtrip(const struct proxyd_request *req)
 
 	proxyd_request_encode(buf, req);
 	if (attr_decode(buf->data, buf->len, msg, &used, &err) != 1 ||
-	    used != buf->len ||
-	    proxyd_request_decode(msg, &again, &err) < 0)
+	    used != buf->len || proxyd_request_decode(msg, &again, &err) < 0)
 		log_panic("re-encoded request refused: %s", err ? err : "?");
 	if (again.kind != req->kind || !same_str(again.request, req->request) ||
 	    !same_str(again.table, req->table) ||
@@ -131,8 +130,7 @@ static void check_request(const struct attr_msg *msg)
 	if (proxyd_request_decode(msg, &req, &err) < 0) {
 		if (err == NULL || req.request != NULL || req.table != NULL ||
 		    req.key != NULL || req.user != NULL ||
-		    req.password != NULL || req.bytes != 0 ||
-		    req.messages != 0)
+		    req.password != NULL || req.bytes != 0 || req.messages != 0)
 			log_panic("refused without a reason or with leftovers");
 		return;
 	}
@@ -177,8 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *err = NULL;
 	size_t used = 0;
 
-	while (size > 0 &&
-	       attr_decode(buf, size, msg, &used, &err) == 1 &&
+	while (size > 0 && attr_decode(buf, size, msg, &used, &err) == 1 &&
 	       used <= PROXYD_REQUEST_MAX) {
 		if (used == 0 || used > size)
 			log_panic("attr_decode used %zu of %zu", used, size);

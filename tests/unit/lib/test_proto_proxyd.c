@@ -110,6 +110,7 @@ START_TEST(test_roundtrip)
 	strbuf_free(&buf);
 	attr_msg_free(&msg);
 }
+
 END_TEST
 
 /* One attribute of a hand-made request; len 0 = strlen(value). */
@@ -129,7 +130,9 @@ static const struct {
      "unknown request"},
     {{{"request", "lookup", 0}, {"table", "t", 0}},
      "missing required attribute"},
-    {{{"request", "lookup", 0}, {"table", "t", 0}, {"key", "k", 0},
+    {{{"request", "lookup", 0},
+      {"table", "t", 0},
+      {"key", "k", 0},
       {"key", "k", 0}},
      "duplicate attribute"},
     {{{"request", "lookup", 0},
@@ -137,10 +140,14 @@ static const struct {
       {"table", "t", 0},
       {"key", "k", 0}},
      "duplicate attribute"},
-    {{{"request", "lookup", 0}, {"table", "t", 0}, {"key", "k", 0},
+    {{{"request", "lookup", 0},
+      {"table", "t", 0},
+      {"key", "k", 0},
       {"user", "u", 0}},
      "unexpected attribute"},
-    {{{"request", "auth", 0}, {"user", "u", 0}, {"password", "p", 0},
+    {{{"request", "auth", 0},
+      {"user", "u", 0},
+      {"password", "p", 0},
       {"table", "t", 0}},
      "unexpected attribute"},
     {{{"request", "lookup", 0}, {"table", "t", 0}, {"key", "a\0b", 3}},
@@ -196,6 +203,7 @@ START_TEST(test_bad)
 	strbuf_free(&buf);
 	attr_msg_free(&msg);
 }
+
 END_TEST
 
 /* test_limits - one byte over each limit is refused */
@@ -250,6 +258,7 @@ START_TEST(test_limits)
 	strbuf_free(&buf);
 	attr_msg_free(&msg);
 }
+
 END_TEST
 
 /* test_status - LOOKUP_* codes and wire words */
@@ -262,6 +271,7 @@ START_TEST(test_status)
 	ck_assert_str_eq(proxyd_status_name(99), "retry");
 	ck_assert_int_eq(proxyd_status_parse("maybe"), -1);
 }
+
 END_TEST
 
 static Suite *proto_proxyd_suite(void)
