@@ -51,7 +51,7 @@ int admin_run_argv(const char *const *argv)
 	pid_t pid;
 	int status, fd;
 
-	for (i = 0; argv[i] != NULL && i < ARRAY_LEN(args) - 1; i++)
+	for (i = 0; i < ARRAY_LEN(args) - 1 && argv[i] != NULL; i++)
 		continue;
 	if (argv[i] != NULL)
 		return -1;

@@ -193,20 +193,20 @@ static void control_print_listeners(const struct admin_ctx *ctx, FILE *fp)
 	free(path);
 }
 
-/* control_master_path - daemon_directory/master, checked */
-static int control_master_path(const struct admin_ctx *ctx, char **path_r)
+/* control_master_path - daemon_directory/master, or NULL after a
+ * message when it cannot be run */
+static char *control_master_path(const struct admin_ctx *ctx)
 {
-	*path_r = xasprintf("%s/master", ctx->cfg.daemon_directory);
-	if (access(*path_r, X_OK) < 0) {
-		int rc = admin_fail(ADMIN_EX_UNAVAILABLE,
-				    "cannot run %s: %s (check "
-				    "daemon_directory in %s/postern.conf)",
-				    *path_r, strerror(errno), ctx->config_dir);
+	char *path = xasprintf("%s/master", ctx->cfg.daemon_directory);
 
-		xfree(path_r);
-		return rc;
+	if (access(path, X_OK) < 0) {
+		admin_fail(ADMIN_EX_UNAVAILABLE,
+			   "cannot run %s: %s (check daemon_directory in "
+			   "%s/postern.conf)",
+			   path, strerror(errno), ctx->config_dir);
+		xfree(&path);
 	}
-	return 0;
+	return path;
 }
 
 /* admin_start - postern start [-f] */
@@ -236,8 +236,8 @@ int admin_start(struct admin_ctx *ctx, int argc, char **argv)
 				  "the instance at %s is already running "
 				  "(pid %ld)",
 				  ctx->config_dir, (long)pid);
-	if ((rc = control_master_path(ctx, &master)) != 0)
-		return rc;
+	if ((master = control_master_path(ctx)) == NULL)
+		return ADMIN_EX_UNAVAILABLE;
 	control_real_dir(ctx, real_dir);
 	if (foreground) {
 		char *const args[] = {master, control_opt_c, real_dir,
@@ -288,23 +288,29 @@ int admin_start(struct admin_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
-/* control_signal - find master and send it a signal */
-static int control_signal(struct admin_ctx *ctx, int sig, pid_t *pid_r)
+/* control_signal - find master and send it a signal: its pid, or 0
+ * with the exit code in *rc_r */
+static pid_t control_signal(struct admin_ctx *ctx, int sig, int *rc_r)
 {
 	pid_t pid = control_find_master(ctx);
 
-	if (pid < 0)
-		return ADMIN_EX_OSERR;
-	if (pid == 0)
-		return admin_fail(ADMIN_EX_UNAVAILABLE,
-				  "the instance at %s is not running",
-				  ctx->config_dir);
-	if (kill(pid, sig) < 0)
-		return admin_fail(
+	if (pid < 0) {
+		*rc_r = ADMIN_EX_OSERR;
+		return 0;
+	}
+	if (pid == 0) {
+		*rc_r = admin_fail(ADMIN_EX_UNAVAILABLE,
+				   "the instance at %s is not running",
+				   ctx->config_dir);
+		return 0;
+	}
+	if (kill(pid, sig) < 0) {
+		*rc_r = admin_fail(
 		    errno == EPERM ? ADMIN_EX_NOPERM : ADMIN_EX_OSERR,
 		    "signal master (pid %ld): %s", (long)pid, strerror(errno));
-	*pid_r = pid;
-	return 0;
+		return 0;
+	}
+	return pid;
 }
 
 /* control_process_gone - pid has exited (a zombie counts: it has done
@@ -341,7 +347,7 @@ int admin_stop(struct admin_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return admin_usage(ctx, "stop", NULL);
-	if ((rc = control_signal(ctx, SIGTERM, &pid)) != 0)
+	if ((pid = control_signal(ctx, SIGTERM, &rc)) == 0)
 		return rc;
 	for (waited = 0; waited < CONTROL_STOP_WAIT_MS;
 	     waited += CONTROL_POLL_MS) {
@@ -368,7 +374,7 @@ int admin_reload(struct admin_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return admin_usage(ctx, "reload", NULL);
-	if ((rc = control_signal(ctx, SIGHUP, &pid)) != 0)
+	if ((pid = control_signal(ctx, SIGHUP, &rc)) == 0)
 		return rc;
 	printf("asked master (pid %ld) of %s to reload its configuration\n",
 	       (long)pid, ctx->config_dir);
@@ -384,7 +390,7 @@ int admin_reopen(struct admin_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		return admin_usage(ctx, "reopen", NULL);
-	if ((rc = control_signal(ctx, SIGUSR1, &pid)) != 0)
+	if ((pid = control_signal(ctx, SIGUSR1, &rc)) == 0)
 		return rc;
 	printf("asked master (pid %ld) of %s to reopen the maillog\n",
 	       (long)pid, ctx->config_dir);

@@ -98,7 +98,8 @@ static int schema_list(const char *dir, struct schema_file **files_r,
 		n++;
 	}
 	closedir(dp);
-	qsort(files, n, sizeof(*files), schema_cmp);
+	if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(files, n, sizeof(*files), schema_cmp);
 	for (i = 1; i < n; i++) {
 		if (files[i].version == files[i - 1].version) {
 			strbuf_printf(why,

@@ -681,9 +681,9 @@ static void init_summary(const struct init_opts *o, const char *schema_note)
 	printf("next: postern -c %s start\n", d);
 }
 
-/* init_parse - the command line of postern init */
-static int init_parse(struct admin_ctx *ctx, int argc, char **argv,
-		      struct init_opts *o)
+/* init_options - the options of postern init, checked */
+static int init_options(struct admin_ctx *ctx, int argc, char **argv,
+			struct init_opts *o)
 {
 	static const struct option longopts[] = {
 	    {"embedded-db", no_argument, NULL, 'e'},
@@ -753,7 +753,16 @@ static int init_parse(struct admin_ctx *ctx, int argc, char **argv,
 	if (!init_hostname_ok(o->hostname))
 		return admin_fail(ADMIN_EX_DATAERR, "bad host name \"%s\"",
 				  o->hostname);
-	if (o->postmaster && (rc = init_check_address(o->postmaster)) != 0)
+	return o->postmaster ? init_check_address(o->postmaster) : 0;
+}
+
+/* init_parse - the command line of postern init: 0 with o->dir set */
+static int init_parse(struct admin_ctx *ctx, int argc, char **argv,
+		      struct init_opts *o)
+{
+	int rc;
+
+	if ((rc = init_options(ctx, argc, argv, o)) != 0)
 		return rc;
 	o->dir = init_abspath(argv[optind]);
 	return init_check_path_chars(o->dir);

@@ -48,20 +48,20 @@
 	"to_char(m." col " AT TIME ZONE 'UTC', " \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS " col
 
-/* mailbox_address - lowercase and check an ADDRESS operand */
-static int mailbox_address(const char *arg, char **addr_r)
+/* mailbox_address - an ADDRESS operand lowercased, or NULL after a message
+ * when it is malformed (exit ADMIN_EX_DATAERR) */
+static char *mailbox_address(const char *arg)
 {
-	*addr_r = xstrdup(arg);
-	admin_lowercase(*addr_r);
-	if (admin_check_address(*addr_r, false) < 0 ||
-	    strchr(*addr_r, '/') != NULL) {
-		xfree(addr_r);
-		return admin_fail(ADMIN_EX_DATAERR,
-				  "%s: malformed address (expected "
-				  "local@domain)",
-				  arg);
+	char *addr = xstrdup(arg);
+
+	admin_lowercase(addr);
+	if (admin_check_address(addr, false) < 0 || strchr(addr, '/') != NULL) {
+		admin_fail(ADMIN_EX_DATAERR,
+			   "%s: malformed address (expected local@domain)",
+			   arg);
+		xfree(&addr);
 	}
-	return 0;
+	return addr;
 }
 
 /* mailbox_hash - read a password and hash it */
@@ -153,8 +153,8 @@ int admin_mailbox_add(struct admin_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return admin_usage(ctx, "mailbox", "add");
-	if ((rc = mailbox_address(argv[optind], &addr)) != 0)
-		return rc;
+	if ((addr = mailbox_address(argv[optind])) == NULL)
+		return ADMIN_EX_DATAERR;
 	at = strrchr(addr, '@');
 	domain = xstrdup(at + 1);
 	maildir = xasprintf("%s/%.*s/", domain, (int)(at - addr), addr);
@@ -271,8 +271,8 @@ static int mailbox_simple(struct admin_ctx *ctx, int argc, char **argv,
 
 	if (argc != 2)
 		return admin_usage(ctx, "mailbox", verb);
-	if ((rc = mailbox_address(argv[1], &addr)) != 0)
-		return rc;
+	if ((addr = mailbox_address(argv[1])) == NULL)
+		return ADMIN_EX_DATAERR;
 	rc = mailbox_update(ctx, addr, sql, value, done);
 	free(addr);
 	return rc;
@@ -324,8 +324,8 @@ int admin_mailbox_passwd(struct admin_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return admin_usage(ctx, "mailbox", "passwd");
-	if ((rc = mailbox_address(argv[optind], &addr)) != 0)
-		return rc;
+	if ((addr = mailbox_address(argv[optind])) == NULL)
+		return ADMIN_EX_DATAERR;
 	strbuf_init(&hash, 128);
 	if ((rc = mailbox_hash(from_stdin, &hash)) == 0)
 		rc = mailbox_update(ctx, addr,
@@ -366,8 +366,8 @@ int admin_mailbox_show(struct admin_ctx *ctx, int argc, char **argv)
 
 	if (argc != 2)
 		return admin_usage(ctx, "mailbox", "show");
-	if ((rc = mailbox_address(argv[1], &addr)) != 0)
-		return rc;
+	if ((addr = mailbox_address(argv[1])) == NULL)
+		return ADMIN_EX_DATAERR;
 	if ((rc = admin_db_connect(ctx, &conn)) != 0)
 		goto out;
 	{

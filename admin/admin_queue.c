@@ -316,13 +316,12 @@ static bool queue_master_running(const struct admin_ctx *ctx)
 {
 	char *path = queue_path(ctx, "pid", "master.pid");
 	struct strbuf *sb = strbuf_alloc(32);
-	long long pid = 0;
 	bool running = false;
 
 	if (file_read_all(path, sb, 64) == 0) {
 		char *end;
+		long long pid = strtoll(sb->data, &end, 10);
 
-		pid = strtoll(sb->data, &end, 10);
 		running =
 		    pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 	}
@@ -451,7 +450,7 @@ static int queue_change(struct admin_ctx *ctx, const char *verb, const char *id)
 		if (strcmp(verb, "flush") == 0)
 			return admin_fail(ADMIN_EX_UNAVAILABLE,
 					  "the server is not running");
-		if (strcmp(id, "ALL") == 0)
+		if (id == NULL || strcmp(id, "ALL") == 0)
 			count = queue_direct_all(ctx);
 		else if (queue_direct(ctx, verb, id, &count) < 0)
 			return admin_fail(POSTERN_EX_NOTFOUND,

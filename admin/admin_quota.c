@@ -55,20 +55,20 @@
 
 #define QUOTA_RECALC_TRIES 5
 
-/* quota_address - lowercase and check an ADDRESS operand */
-static int quota_address(const char *arg, char **addr_r)
+/* quota_address - an ADDRESS operand lowercased, or NULL after a message
+ * when it is malformed (exit ADMIN_EX_DATAERR) */
+static char *quota_address(const char *arg)
 {
-	*addr_r = xstrdup(arg);
-	admin_lowercase(*addr_r);
-	if (admin_check_address(*addr_r, false) < 0 ||
-	    strchr(*addr_r, '/') != NULL) {
-		xfree(addr_r);
-		return admin_fail(ADMIN_EX_DATAERR,
-				  "%s: malformed address (expected "
-				  "local@domain)",
-				  arg);
+	char *addr = xstrdup(arg);
+
+	admin_lowercase(addr);
+	if (admin_check_address(addr, false) < 0 || strchr(addr, '/') != NULL) {
+		admin_fail(ADMIN_EX_DATAERR,
+			   "%s: malformed address (expected local@domain)",
+			   arg);
+		xfree(&addr);
 	}
-	return 0;
+	return addr;
 }
 
 /* quota_mailbox_row - maildir, quota, quota_messages of a mailbox */
@@ -230,8 +230,8 @@ int admin_quota_show(struct admin_ctx *ctx, int argc, char **argv)
 	if (argc != 2)
 		return admin_usage(ctx, "quota", "show");
 	if (strchr(argv[1], '@') != NULL) {
-		if ((rc = quota_address(argv[1], &name)) != 0)
-			return rc;
+		if ((name = quota_address(argv[1])) == NULL)
+			return ADMIN_EX_DATAERR;
 	} else {
 		name = xstrdup(argv[1]);
 		admin_lowercase(name);
@@ -321,8 +321,8 @@ int admin_quota_recalc(struct admin_ctx *ctx, int argc, char **argv)
 
 	if (argc != 2)
 		return admin_usage(ctx, "quota", "recalc");
-	if ((rc = quota_address(argv[1], &addr)) != 0)
-		return rc;
+	if ((addr = quota_address(argv[1])) == NULL)
+		return ADMIN_EX_DATAERR;
 	if ((rc = admin_db_connect(ctx, &conn)) != 0)
 		goto out;
 	if ((row = quota_mailbox_row(conn, addr, &rc)) == NULL)

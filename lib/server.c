@@ -201,6 +201,8 @@ static int server_accept(struct server *srv, int flags)
 {
 	int fd;
 
+	/* cppcheck-suppress nullPointer ; accept4(2) takes NULL, NULL when
+	 * the peer address is not wanted (cppcheck's gnu.cfg says not) */
 	fd = accept4(srv->listen_fd, NULL, NULL, flags | SOCK_CLOEXEC);
 	if (fd >= 0)
 		return fd;
@@ -507,6 +509,7 @@ void server_main(int argc, char **argv, const struct server_spec *spec)
 	int ch;
 
 	srv->spec = spec;
+	srv->service_name = spec->name; /* -n NAME overrides */
 	srv->listen_fd = -1;
 	/* Failure only leaves glibc's defaults: not worth a message. */
 	(void)mallopt(M_TRIM_THRESHOLD, SERVER_HEAP_KEEP);
@@ -546,8 +549,6 @@ void server_main(int argc, char **argv, const struct server_spec *spec)
 	}
 	srv->argc = argc - optind;
 	srv->argv = argv + optind;
-	if (srv->service_name == NULL)
-		srv->service_name = spec->name;
 
 	if (!standalone && !server_is_listener(SERVER_LISTEN_FD)) {
 		fprintf(stderr,

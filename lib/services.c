@@ -233,10 +233,12 @@ int services_load(const char *path, struct service_list *list,
 		  struct strbuf *why)
 {
 	struct strbuf *text = strbuf_alloc(4096);
-	struct services_load_ctx lc = {path, list};
+	struct services_load_ctx lc;
 	int ret;
 
 	memset(list, 0, sizeof(*list));
+	lc.path = path;
+	lc.list = list;
 	if (file_read_all(path, text, SERVICES_FILE_MAX) < 0) {
 		strbuf_printf(why, "open %s: %m", path);
 		ret = -1;

@@ -74,9 +74,9 @@ void strbuf_set_max(struct strbuf *sb, size_t max)
 /* strbuf_reset - make the buffer empty, keeping its storage */
 void strbuf_reset(struct strbuf *sb)
 {
-	if (sb->data == NULL)
-		(void)strbuf_reserve(sb, 0);
 	sb->len = 0;
+	if (sb->data == NULL) /* released: room for the NUL, within any max */
+		(void)strbuf_reserve(sb, 0);
 	sb->data[0] = '\0';
 }
 
@@ -101,7 +101,7 @@ int strbuf_reserve(struct strbuf *sb, size_t extra)
 	need = sb->len + extra;
 	if (sb->max != 0 && need > sb->max)
 		return -1;
-	if (need + 1 <= sb->cap)
+	if (sb->data != NULL && need + 1 <= sb->cap)
 		return 0;
 	cap = sb->cap ? sb->cap : 16;
 	while (cap < need + 1)

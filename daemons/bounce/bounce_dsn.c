@@ -80,7 +80,7 @@ static void bounce_cat_clean(struct strbuf *out, const char *s, size_t max)
 {
 	size_t n;
 
-	for (n = 0; s[n] != '\0' && n < max; n++) {
+	for (n = 0; n < max && s[n] != '\0'; n++) {
 		unsigned char c = (unsigned char)s[n];
 
 		(void)strbuf_addch(out, c < 0x20 || c == 0x7f ? '?' : (int)c);

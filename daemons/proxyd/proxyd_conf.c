@@ -57,7 +57,6 @@ struct proxyd_conf_ctx {
 	struct proxyd_conf *conf;
 	char *password_tmpl;
 	char *quota_tmpl;
-	struct strbuf err;
 };
 
 /* proxyd_lowercase - ASCII lowercase in place */

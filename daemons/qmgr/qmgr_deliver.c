@@ -79,12 +79,6 @@
 #define QMGR_CONN_IDLE 2000     /* ms a parked agent connection is kept */
 #define QMGR_CONN_USES 100      /* requests per agent connection */
 
-struct qmgr_job_ctx {
-	struct qmgr *q;
-	struct qmgr_job *job;
-	struct deliver_request req;
-};
-
 static void qmgr_job_end(struct qmgr *q, struct qmgr_job *job);
 static int qmgr_job_send(struct qmgr *q, struct qmgr_job *job);
 static void qmgr_job_requeue(struct qmgr_job *job);
@@ -528,7 +522,7 @@ static void qmgr_job_read(struct ev_loop *loop, int fd, int events, void *ctx)
 	}
 	if (job->state == QMGR_JOB_HELLO) {
 		strbuf_consume(job->inbuf, used);
-		r = qmgr_job_hello(q, job, msg);
+		(void)qmgr_job_hello(q, job, msg); /* it ends a failed job */
 		attr_msg_free(&msg);
 		/* A reply cannot come before the request: nothing left. */
 		return;

@@ -234,6 +234,8 @@ static int smtpd_bdat_args(struct smtpd_session *s, const char *args,
 
 		while (k < len && args[k] == ' ')
 			k++;
+		/* cppcheck-suppress knownConditionTrueFalse ; the loop also
+		 * stops at a non-space: "BDAT 9 LAST" gives 4 */
 		if (len - k != 4 || strncasecmp(args + k, "LAST", 4) != 0)
 			n = 0;
 		else

@@ -431,6 +431,8 @@ int main(int argc, char **argv)
 	threads = calloc((size_t)opts.clients, sizeof(*threads));
 	if (results == NULL || threads == NULL) {
 		perror("bench-load: calloc");
+		free(results);
+		free(threads);
 		return 1;
 	}
 	for (i = 0; i < opts.clients; i++) {
@@ -444,6 +446,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < opts.clients; i++)
 		pthread_join(threads[i], NULL);
+	free(threads);
 	for (i = 0; i < opts.nmsg; i++) {
 		struct load_result *r = &results[i];
 

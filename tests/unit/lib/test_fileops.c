@@ -248,11 +248,10 @@ END_TEST
 static int count_entries(void)
 {
 	DIR *d = opendir(test_dir);
-	struct dirent *de;
 	int n = 0;
 
 	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d)) != NULL)
+	while (readdir(d) != NULL)
 		n++;
 	closedir(d);
 	return n;

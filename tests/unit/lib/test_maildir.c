@@ -885,7 +885,7 @@ START_TEST(test_quota_recalc)
 	}
 	md = open_rel("r");
 	/* A folder message sized by name, one sized by stat, tmp ignored. */
-	open_rel("r/.Sent/cur");
+	(void)close(open_rel("r/.Sent/cur"));
 	write_rel("r/.Sent/cur/1.M1P1.h,S=100,W=104:2,S", "x", 1);
 	write_rel("r/cur/2.M2P2.h:2,", "12345", 5);
 	write_rel("r/tmp/3.M3P3.h", "123456789", 9);

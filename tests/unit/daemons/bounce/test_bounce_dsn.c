@@ -100,10 +100,10 @@ START_TEST(test_build)
 	m.sender = W("s@x.test");
 	m.ret = W("HDRS");
 	m.envid = W("ENV1");
-	m.rcpts = rcpts;
-	m.nrcpt = 2;
 	rcpts[1].address = W("gone@y.test");
 	rcpts[1].orcpt = W("rfc822;alias@y.test");
+	m.rcpts = rcpts;
+	m.nrcpt = 2;
 	br[0].index = 1;
 	br[0].dsn = "5.1.1";
 	br[0].reason = "unknown user\nX-Injected: yes";
