@@ -171,7 +171,7 @@ enum deliver_status lda_quota_check(void *hook_ctx, int maildir_fd,
 	if (maildir_quota_over(&q, size, 1)) {
 		struct strbuf *why = strbuf_alloc(128);
 
-		if (q.limit_bytes > 0 && q.bytes + size > q.limit_bytes)
+		if (q.limit_bytes > 0 && q.bytes > q.limit_bytes - size)
 			strbuf_printf(why,
 				      "mailbox full: %lld of %lld bytes used, "
 				      "message of %lld bytes",
@@ -193,7 +193,7 @@ enum deliver_status lda_quota_check(void *hook_ctx, int maildir_fd,
 				   size, dom.quota_bytes);
 		return DELIVER_BOUNCE;
 	}
-	if (dom.quota_bytes > 0 && dom.used_bytes + size > dom.quota_bytes) {
+	if (dom.quota_bytes > 0 && dom.used_bytes > dom.quota_bytes - size) {
 		struct strbuf *why = strbuf_alloc(128);
 
 		strbuf_printf(why,

@@ -45,9 +45,10 @@
  *	single write. It is recalculated (new/ and cur/ of the Maildir and
  *	of every .Folder, sizes from ",S=" or stat(), written under a
  *	temporary name and renamed over) when it is missing, holds a NUL
- *	or a malformed line, reaches 5120 bytes, sums to a negative total,
- *	or is over a limit with more than one delta line or older than 15
- *	minutes. A scan during which a directory changed is not written;
+ *	or a malformed line, reaches 5120 bytes, sums to a negative total
+ *	or to one that does not fit in a long long, or is over a limit
+ *	with more than one delta line or older than 15 minutes. A scan
+ *	during which a directory changed is not written;
  *	a written one is made durable (fsync, rename, fsync of the Maildir
  *	root).
  *
@@ -678,24 +679,37 @@ long long maildir_name_size(const char *name)
 	return v;
 }
 
+/* maildir_quota_digits - an unsigned decimal at *pp that fits in a
+ * long long, advancing *pp; -1 without digits or when it does not fit */
+static int maildir_quota_digits(const char **pp, const char *end,
+				long long *v_r)
+{
+	const char *p = *pp;
+	long long v = 0;
+
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, *p - '0', &v))
+			return -1;
+	}
+	if (p == *pp)
+		return -1;
+	*v_r = v;
+	*pp = p;
+	return 0;
+}
+
 /* maildir_quota_header - parse "<n>S,<n>C" (either, any order) */
 static int maildir_quota_header(const char *line, size_t len,
 				struct maildir_quota *q)
 {
 	const char *p = line, *end = line + len;
 	long long v;
-	int digits;
 
 	if (len == 0)
 		return -1;
 	while (p < end) {
-		for (v = 0, digits = 0; p < end && *p >= '0' && *p <= '9';
-		     p++) {
-			if (++digits > 18)
-				return -1;
-			v = v * 10 + (*p - '0');
-		}
-		if (digits == 0 || p == end)
+		if (maildir_quota_digits(&p, end, &v) < 0 || p == end)
 			return -1;
 		if (*p == 'S')
 			q->limit_bytes = v;
@@ -715,22 +729,14 @@ static int maildir_quota_number(const char **pp, const char *end,
 				long long *v_r)
 {
 	const char *p = *pp;
-	bool neg = false;
-	long long v = 0;
-	int digits = 0;
+	bool neg = p < end && *p == '-';
 
-	if (p < end && *p == '-') {
-		neg = true;
+	if (neg)
 		p++;
-	}
-	for (; p < end && *p >= '0' && *p <= '9'; p++) {
-		if (++digits > 18)
-			return -1;
-		v = v * 10 + (*p - '0');
-	}
-	if (digits == 0)
+	if (maildir_quota_digits(&p, end, v_r) < 0)
 		return -1;
-	*v_r = neg ? -v : v;
+	if (neg)
+		*v_r = -*v_r;
 	*pp = p;
 	return 0;
 }
@@ -748,18 +754,63 @@ static int maildir_quota_delta(const char *line, size_t len,
 		p++;
 	if (maildir_quota_number(&p, end, &c) < 0 || p != end)
 		return -1;
-	q->bytes += b;
-	q->count += c;
+	/* A sum that does not fit is as unusable as a malformed line. */
+	if (__builtin_add_overflow(q->bytes, b, &q->bytes) ||
+	    __builtin_add_overflow(q->count, c, &q->count))
+		return -1;
 	q->lines++;
 	return 0;
+}
+
+/* maildir_quota_past - is used + add above limit (0 = none)? exact,
+ * without overflow: a sum past LLONG_MAX is above any limit */
+static bool maildir_quota_past(long long used, long long add, long long limit)
+{
+	long long sum;
+
+	if (limit <= 0)
+		return false;
+	if (__builtin_add_overflow(used, add, &sum))
+		return add > 0;
+	return sum > limit;
 }
 
 /* maildir_quota_over - would adding this pass a limit? */
 bool maildir_quota_over(const struct maildir_quota *q, long long add_bytes,
 			long long add_count)
 {
-	return (q->limit_bytes > 0 && q->bytes + add_bytes > q->limit_bytes) ||
-	       (q->limit_count > 0 && q->count + add_count > q->limit_count);
+	return maildir_quota_past(q->bytes, add_bytes, q->limit_bytes) ||
+	       maildir_quota_past(q->count, add_count, q->limit_count);
+}
+
+/* maildir_quota_parse - the content of maildirsize; need_recalc when
+ * unusable (except for its age, which the reader judges) */
+void maildir_quota_parse(const char *buf, size_t len, struct maildir_quota *q)
+{
+	const char *line, *nl, *end = buf + len;
+
+	memset(q, 0, sizeof(*q));
+	if (len >= MAILDIR_QUOTA_FILE_MAX || memchr(buf, '\0', len) != NULL ||
+	    (nl = memchr(buf, '\n', len)) == NULL ||
+	    maildir_quota_header(buf, (size_t)(nl - buf), q) < 0) {
+		q->need_recalc = true;
+		return;
+	}
+	/* Deltas; a last line without its LF is being written: ignore. */
+	for (line = nl + 1; line < end; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		if (nl == NULL)
+			break;
+		if (nl == line)
+			continue;
+		if (maildir_quota_delta(line, (size_t)(nl - line), q) < 0) {
+			q->need_recalc = true;
+			return;
+		}
+	}
+	if (q->bytes < 0 || q->count < 0 ||
+	    (maildir_quota_over(q, 0, 0) && q->lines > 1))
+		q->need_recalc = true;
 }
 
 /* maildir_quota_read - parse maildirsize; need_recalc when unusable */
@@ -768,7 +819,6 @@ int maildir_quota_read(int maildir_fd, struct maildir_quota *q)
 	char buf[MAILDIR_QUOTA_FILE_MAX];
 	struct stat sb;
 	size_t len = 0;
-	const char *line, *nl, *end;
 	ssize_t n;
 	int fd;
 
@@ -802,34 +852,9 @@ int maildir_quota_read(int maildir_fd, struct maildir_quota *q)
 		len += (size_t)n;
 	}
 	(void)close(fd);
-	if (len >= sizeof(buf) || memchr(buf, '\0', len) != NULL) {
-		q->need_recalc = true;
-		return 0;
-	}
-	end = buf + len;
-	nl = memchr(buf, '\n', len);
-	if (nl == NULL ||
-	    maildir_quota_header(buf, (size_t)(nl - buf), q) < 0) {
-		q->need_recalc = true;
-		return 0;
-	}
-	/* Deltas; a last line without its LF is being written: ignore. */
-	for (line = nl + 1; line < end; line = nl + 1) {
-		nl = memchr(line, '\n', (size_t)(end - line));
-		if (nl == NULL)
-			break;
-		if (nl == line)
-			continue;
-		if (maildir_quota_delta(line, (size_t)(nl - line), q) < 0) {
-			q->need_recalc = true;
-			return 0;
-		}
-	}
-	if (q->bytes < 0 || q->count < 0)
-		q->need_recalc = true;
-	else if (maildir_quota_over(q, 0, 0) &&
-		 (q->lines > 1 ||
-		  sb.st_mtime + MAILDIR_QUOTA_STALE_SECS < time(NULL)))
+	maildir_quota_parse(buf, len, q);
+	if (!q->need_recalc && maildir_quota_over(q, 0, 0) &&
+	    sb.st_mtime < time(NULL) - MAILDIR_QUOTA_STALE_SECS)
 		q->need_recalc = true;
 	return 0;
 }
@@ -867,7 +892,9 @@ static int maildir_quota_scan(int parent_fd, const char *sub,
 				continue;
 			size = (long long)sb.st_size;
 		}
-		q->bytes += size;
+		/* Sizes past LLONG_MAX in all: over any limit anyway. */
+		if (__builtin_add_overflow(q->bytes, size, &q->bytes))
+			q->bytes = LLONG_MAX;
 		q->count++;
 	}
 	if (fstat(fd, &after) < 0 ||

@@ -67,10 +67,13 @@ enum deliver_status maildir_deliver(int base_fd, const char *mailbox,
 /*
  * Maildir++ quota: the "maildirsize" file in the Maildir root, kept the
  * way Dovecot's maildir quota backend reads and writes it
- * (../shared/INTEROP.md section 4). maildir_quota_read() parses it:
+ * (../shared/INTEROP.md section 4). maildir_quota_read() reads it:
  * 0 with q filled (need_recalc set when it is missing, broken, 5120
- * bytes or longer, has a negative total, or is over a limit with more
- * than one delta line or older than 15 minutes), -1 on a system error.
+ * bytes or longer, has a negative total or one that does not fit in a
+ * long long, or is over a limit with more than one delta line or older
+ * than 15 minutes), -1 on a system error. maildir_quota_parse() is its
+ * parser, for the content alone (everything but the age).
+ * maildir_quota_over() is exact for any values (no overflow).
  * maildir_quota_recalc() sums new/ and cur/ of the Maildir and of its
  * .Folder subdirectories (",S=" from names, else stat), and replaces
  * the file (temporary name, fsync, rename, fsync of the directory)
@@ -97,6 +100,7 @@ struct maildir_quota {
 };
 
 int maildir_quota_read(int maildir_fd, struct maildir_quota *q);
+void maildir_quota_parse(const char *buf, size_t len, struct maildir_quota *q);
 int maildir_quota_recalc(int maildir_fd, long long limit_bytes,
 			 long long limit_count, struct maildir_quota *q);
 int maildir_quota_append(int maildir_fd, long long bytes, long long count);

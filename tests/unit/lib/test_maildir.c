@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <regex.h>
 #include <sched.h>
 #include <signal.h>
@@ -866,6 +867,98 @@ START_TEST(test_quota_read)
 
 END_TEST
 
+/* repeat_line - head, then line n times (static buffer) */
+static const char *repeat_line(const char *head, const char *line, int n)
+{
+	static char buf[MAILDIR_QUOTA_FILE_MAX];
+	size_t len = strlen(head), ll = strlen(line);
+
+	ck_assert_uint_lt(len + (size_t)n * ll, sizeof(buf));
+	memcpy(buf, head, len);
+	for (; n > 0; n--, len += ll)
+		memcpy(buf + len, line, ll);
+	buf[len] = '\0';
+	return buf;
+}
+
+#define BIG "999999999999999999"   /* 18 digits */
+#define MAX "9223372036854775807"  /* LLONG_MAX */
+#define MAX1 "9223372036854775808" /* one more: does not fit */
+
+/* test_quota_overflow - sums that do not fit, limits at the extremes */
+START_TEST(test_quota_overflow)
+{
+	static const struct {
+		const char *line;
+		int n;
+		bool recalc;
+		long long bytes, count;
+	} cases[] = {
+	    {BIG " 0\n", 9, false, 8999999999999999991LL, 0},
+	    {BIG " 0\n", 10, true, 0, 0},
+	    {"-" BIG " 0\n", 10, true, 0, 0},
+	    {"0 " BIG "\n", 10, true, 0, 0},
+	    {"1 -" BIG "\n", 10, true, 0, 0},
+	    {MAX " 1\n", 1, false, LLONG_MAX, 1},
+	    {"1 " MAX "\n", 1, false, 1, LLONG_MAX},
+	    {MAX " 0\n1 0\n", 1, true, 0, 0},
+	    {"0 " MAX "\n0 1\n", 1, true, 0, 0},
+	    {MAX1 " 1\n", 1, true, 0, 0},
+	    {"1 -" MAX1 "\n", 1, true, 0, 0},
+	    {"-" MAX " 0\n", 1, true, 0, 0},
+	    {"1 1" BIG BIG "\n", 1, true, 0, 0},
+	};
+	struct maildir_quota q;
+	const char *text;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		text = repeat_line("0S\n", cases[i].line, cases[i].n);
+		maildir_quota_parse(text, strlen(text), &q);
+		ck_assert_msg(q.need_recalc == cases[i].recalc,
+			      "case %zu: need_recalc %d", i, q.need_recalc);
+		if (!cases[i].recalc)
+			ck_assert_msg(q.bytes == cases[i].bytes &&
+					  q.count == cases[i].count,
+				      "case %zu: %lld %lld", i, q.bytes,
+				      q.count);
+	}
+	/* Limits up to LLONG_MAX; more is malformed. */
+	text = MAX "S," MAX "C\n" MAX " " MAX "\n";
+	maildir_quota_parse(text, strlen(text), &q);
+	ck_assert(!q.need_recalc);
+	ck_assert(!maildir_quota_over(&q, 0, 0));
+	ck_assert(maildir_quota_over(&q, 1, 0));
+	ck_assert(maildir_quota_over(&q, 0, 1));
+	text = MAX1 "S\n";
+	maildir_quota_parse(text, strlen(text), &q);
+	ck_assert(q.need_recalc);
+
+	/* maildir_quota_over never overflows. */
+	memset(&q, 0, sizeof(q));
+	q.limit_bytes = 1000;
+	q.bytes = LLONG_MAX - 1;
+	ck_assert(maildir_quota_over(&q, LLONG_MAX, 0));
+	q.bytes = 10;
+	ck_assert(maildir_quota_over(&q, LLONG_MAX, 0));
+	ck_assert(!maildir_quota_over(&q, LLONG_MIN, 0));
+	q.bytes = LLONG_MIN + 1;
+	ck_assert(!maildir_quota_over(&q, LLONG_MIN, 0));
+	q.limit_count = 5;
+	q.bytes = 0;
+	q.count = LLONG_MAX;
+	ck_assert(maildir_quota_over(&q, 0, 1));
+	q.count = 4;
+	ck_assert(!maildir_quota_over(&q, 0, 1));
+	ck_assert(maildir_quota_over(&q, 0, 2));
+	q.limit_bytes = 0;
+	q.limit_count = 0;
+	q.bytes = q.count = LLONG_MAX;
+	ck_assert(!maildir_quota_over(&q, LLONG_MAX, LLONG_MAX));
+}
+
+END_TEST
+
 /* test_quota_recalc - a full recount and the file it writes */
 START_TEST(test_quota_recalc)
 {
@@ -1026,6 +1119,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_read_error);
 	tcase_add_test(tc, test_name_size);
 	tcase_add_test(tc, test_quota_read);
+	tcase_add_test(tc, test_quota_overflow);
 	tcase_add_test(tc, test_quota_recalc);
 	tcase_add_test(tc, test_quota_concurrent);
 	suite_add_tcase(s, tc);
