@@ -81,6 +81,10 @@ bool proxyd_cache_get(struct proxyd_cache *cache, int table, const char *key,
 void proxyd_cache_put(struct proxyd_cache *cache, int table, const char *key,
 		      int status, const char *value, int64_t expires_ms,
 		      int64_t now_ms);
+const char *proxyd_cache_value(struct proxyd_cache *cache, int table,
+			       const char *key, int64_t now_ms);
+void proxyd_cache_set_value(struct proxyd_cache *cache, int table,
+			    const char *key, const char *value);
 void proxyd_cache_del(struct proxyd_cache *cache, int table, const char *key);
 size_t proxyd_cache_count(const struct proxyd_cache *cache);
 

@@ -17,6 +17,7 @@
  */
 #include "sys_defs.h"
 
+#include "lookup_clnt.h"
 #include "xalloc.h"
 #include "proxyd.h"
 
@@ -168,6 +169,34 @@ void proxyd_cache_put(struct proxyd_cache *c, int table, const char *key,
 	e->status = status;
 	e->value = value ? xstrdup(value) : NULL;
 	e->expires = expires_ms;
+}
+
+/* proxyd_cache_value - the live found answer's value for (table, key),
+ * or NULL; proxyd_cache_set_value() may replace it */
+const char *proxyd_cache_value(struct proxyd_cache *c, int table,
+			       const char *key, int64_t now_ms)
+{
+	int status;
+	const char *value;
+
+	if (!proxyd_cache_get(c, table, key, now_ms, &status, &value) ||
+	    status != LOOKUP_OK)
+		return NULL;
+	return value;
+}
+
+/* proxyd_cache_set_value - a new value for a cached found answer; it
+ * keeps its expiry time */
+void proxyd_cache_set_value(struct proxyd_cache *c, int table, const char *key,
+			    const char *value)
+{
+	uint64_t hash = proxyd_cache_hash(table, key);
+	struct proxyd_cache_entry *e = *proxyd_cache_find(c, table, key, hash);
+
+	if (e == NULL || e->status != LOOKUP_OK)
+		return;
+	free(e->value);
+	e->value = xstrdup(value);
 }
 
 /* proxyd_cache_del - forget the answer for (table, key) */

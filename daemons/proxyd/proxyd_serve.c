@@ -23,11 +23,16 @@
  *	quota_update: only the virtual_uid account (SO_PEERCRED; in a
  *	developer instance, where every process runs as the invoking
  *	user, that user too) may write; anyone else gets deny. A
- *	successful update drops the user's cached virtual_mailbox_limits
- *	answer and the domain's virtual_domain_limits answer, so those
- *	tables show the new usage. Other answers (domain, mailbox, alias)
- *	do not depend on usage and stay: dropping them made every
- *	delivery's next lookups of its recipient miss the cache.
+ *	successful update that adds usage adds its deltas to the user's
+ *	cached virtual_mailbox_limits answer and the domain's
+ *	virtual_domain_limits answer (what quota_update_query does to
+ *	quota2), so those tables show the new usage without a query; one
+ *	that subtracts (the database clamps at 0) drops both answers. An
+ *	answer of those two tables is cached only when no quota update
+ *	was running when it arrived and none finished while its query
+ *	ran: it could then already hold an update that would be added
+ *	again, or miss one. Other answers (domain, mailbox, alias) do not
+ *	depend on usage.
  *
  *	Malformed input (bad framing, unknown attributes, a string over its
  *	limit, a request over PROXYD_REQUEST_MAX bytes) gets status=bad and a warning; framing
@@ -42,6 +47,7 @@
 #include "sys_defs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -76,6 +82,8 @@ struct proxyd_client {
 	int table;
 	char *key;
 	char *password;
+	long long bytes, messages; /* quota_update deltas */
+	uint64_t quota_seq;        /* quota updates done when it started */
 };
 
 static struct {
@@ -86,6 +94,8 @@ static struct {
 	bool quota_uid_known;
 	uid_t self_uid;
 	bool developer;
+	unsigned quota_running; /* quota updates at the database */
+	uint64_t quota_done;    /* quota updates finished */
 } serve;
 
 static void proxyd_client_process(struct proxyd_client *c);
@@ -203,6 +213,22 @@ static void proxyd_bad(struct proxyd_client *c, const char *why, bool fatal)
 	proxyd_client_reply(c, LOOKUP_BAD, NULL, why);
 }
 
+/* proxyd_usage_table - does the table's answer show quota usage */
+static bool proxyd_usage_table(int index)
+{
+	static const char *const names[] = {LOOKUP_TABLE_LIMITS,
+					    LOOKUP_TABLE_DOMAIN_LIMITS};
+	const struct proxyd_query *q;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(names); i++) {
+		q = proxyd_conf_table(serve.conf, names[i]);
+		if (q != NULL && q->index == index)
+			return true;
+	}
+	return false;
+}
+
 /* proxyd_lookup_done - the database answered a lookup */
 static void proxyd_lookup_done(struct proxyd_job *job, int status,
 			       const char *value, void *ctx)
@@ -215,6 +241,9 @@ static void proxyd_lookup_done(struct proxyd_job *job, int status,
 						 : 0;
 
 	(void)job;
+	if (proxyd_usage_table(c->table) &&
+	    (serve.quota_running > 0 || serve.quota_done != c->quota_seq))
+		ttl = 0; /* may count an update twice, or miss one */
 	if (ttl > 0)
 		proxyd_cache_put(serve.cache, c->table, c->key, status, value,
 				 now + ttl * 1000, now);
@@ -258,6 +287,7 @@ static void proxyd_do_lookup(struct proxyd_client *c,
 	}
 	c->busy = true;
 	c->refs++;
+	c->quota_seq = serve.quota_done;
 	proxyd_db_submit(q, params, proxyd_lookup_done, c);
 }
 
@@ -311,25 +341,66 @@ static void proxyd_do_auth(struct proxyd_client *c,
 		proxyd_db_submit(q, params, proxyd_hash_done, c);
 }
 
+/* proxyd_add_usage - add an update's deltas to a cached limits answer
+ * (table LOOKUP_TABLE_LIMITS or _DOMAIN_LIMITS), or drop it */
+static void proxyd_add_usage(const char *table, const char *key,
+			     long long bytes, long long messages)
+{
+	const struct proxyd_query *q = proxyd_conf_table(serve.conf, table);
+	const char *value;
+	char buf[128];
+	bool mailbox = strcmp(table, LOOKUP_TABLE_LIMITS) == 0;
+
+	if (q == NULL)
+		return;
+	value = proxyd_cache_value(serve.cache, q->index, key, ev_now_ms());
+	if (value == NULL)
+		return;
+	if (bytes >= 0 && messages >= 0 && mailbox) {
+		struct lookup_limits l;
+
+		if (lookup_parse_limits(value, &l) == 0 &&
+		    l.used_bytes <= LLONG_MAX - bytes &&
+		    l.used_messages <= LLONG_MAX - messages) {
+			(void)snprintf(buf, sizeof(buf), "%lld,%lld,%lld,%lld",
+				       l.quota_bytes, l.quota_messages,
+				       l.used_bytes + bytes,
+				       l.used_messages + messages);
+			proxyd_cache_set_value(serve.cache, q->index, key, buf);
+			return;
+		}
+	} else if (bytes >= 0 && messages >= 0) {
+		struct lookup_domain_limits d;
+
+		if (lookup_parse_domain_limits(value, &d) == 0 &&
+		    d.used_bytes <= LLONG_MAX - bytes) {
+			(void)snprintf(buf, sizeof(buf), "%lld,%lld",
+				       d.quota_bytes, d.used_bytes + bytes);
+			proxyd_cache_set_value(serve.cache, q->index, key, buf);
+			return;
+		}
+	}
+	proxyd_cache_del(serve.cache, q->index, key);
+}
+
 /* proxyd_quota_done - the usage update finished */
 static void proxyd_quota_done(struct proxyd_job *job, int status,
 			      const char *value, void *ctx)
 {
 	struct proxyd_client *c = ctx;
-	const struct proxyd_query *limits;
 
 	(void)job;
 	(void)value;
+	serve.quota_running--;
+	serve.quota_done++;
 	if (status == LOOKUP_OK) {
 		const char *at = strrchr(c->key, '@');
 
-		limits = proxyd_conf_table(serve.conf, LOOKUP_TABLE_LIMITS);
-		if (limits != NULL)
-			proxyd_cache_del(serve.cache, limits->index, c->key);
-		limits =
-		    proxyd_conf_table(serve.conf, LOOKUP_TABLE_DOMAIN_LIMITS);
-		if (limits != NULL && at != NULL)
-			proxyd_cache_del(serve.cache, limits->index, at + 1);
+		proxyd_add_usage(LOOKUP_TABLE_LIMITS, c->key, c->bytes,
+				 c->messages);
+		if (at != NULL)
+			proxyd_add_usage(LOOKUP_TABLE_DOMAIN_LIMITS, at + 1,
+					 c->bytes, c->messages);
 	}
 	proxyd_request_done(c, status, NULL, NULL);
 }
@@ -360,6 +431,9 @@ static void proxyd_do_quota(struct proxyd_client *c,
 	}
 	c->busy = true;
 	c->refs++;
+	c->bytes = req->bytes;
+	c->messages = req->messages;
+	serve.quota_running++;
 	proxyd_db_submit(q, params, proxyd_quota_done, c);
 }
 

@@ -221,6 +221,9 @@ class QuotaUpdateTest(DataTestCase):
         self.assertEqual(self.lookup("virtual_mailbox_limits",
                                      "u@q.example"),
                          (0, "%d,0,0,0" % (10 << 20)))
+        self.assertEqual(self.lookup("virtual_domain_limits", "q.example"),
+                         (0, "0,0"))
+        # Both answers are cached now; the updates show in them.
         self.assertEqual(self.update_as("u@q.example", "vmail", 1000, 2),
                          "status")
         self.assertEqual(self.update_as("U@Q.example", "vmail", 500, 1),
@@ -228,6 +231,8 @@ class QuotaUpdateTest(DataTestCase):
         self.assertEqual(self.lookup("virtual_mailbox_limits",
                                      "u@q.example"),
                          (0, "%d,0,1500,3" % (10 << 20)))
+        self.assertEqual(self.lookup("virtual_domain_limits", "q.example"),
+                         (0, "0,1500"))
         self.assertEqual(self.update_as("u@q.example", "vmail", -5000, -9),
                          "status")
         self.assertEqual(self.lookup("virtual_mailbox_limits",
