@@ -7,6 +7,10 @@ domain bench.example and MAILBOXES mailboxes (bench0 ... straight into
 the database, as `make bench-lookups` does: `postern mailbox add` would
 hash a password for each), and sends one message to each mailbox as a
 warm-up (it makes the Maildirs and starts the daemons; not measured).
+Before each row it sends WARM messages per client at the row's size and
+concurrency (not measured either), so that master has started the
+processes that concurrency needs and the row measures a server in its
+steady state, not the start of some fifty processes.
 
 Then it measures the file system's durability bound with
 build/tests/bench-fsyncbench (8 writers, each: write 4 KiB, fsync,
@@ -37,7 +41,8 @@ Columns (times from CLOCK_MONOTONIC, shared by all three tools):
 
 Usage: python3 tests/bench/run.py [--build DIR] [--messages N]
          [--sizes 4096,65536] [--clients 1,10,50] [--per-connection K]
-         [--mailboxes M] [--pipelining] [--fsync-seconds S] [--keep]
+         [--mailboxes M] [--pipelining] [--fsync-seconds S]
+         [--warm-per-client WARM] [--keep]
 """
 
 import argparse
@@ -353,6 +358,9 @@ def main():
     ap.add_argument("--mailboxes", type=int, default=100)
     ap.add_argument("--pipelining", action="store_true")
     ap.add_argument("--fsync-seconds", type=int, default=5)
+    ap.add_argument("--warm-per-client", type=int, default=10,
+                    help="messages per client sent at the row's size and "
+                    "concurrency before the row (not measured); 0: none")
     ap.add_argument("--keep", action="store_true",
                     help="keep the instance directory afterwards")
     args = ap.parse_args()
@@ -376,6 +384,9 @@ def main():
         for s in sizes:
             for c in clients:
                 tag = "r%dx%d" % (s, c)
+                if args.warm_per_client > 0:
+                    run_row(args, inst, "w%dx%d" % (s, c), s, c,
+                            args.warm_per_client * c)
                 rows.append(run_row(args, inst, tag, s, c, args.messages))
                 print("  %s: %d/%d delivered" % (tag, rows[-1]["delivered"],
                                                  args.messages),
