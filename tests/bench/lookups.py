@@ -17,7 +17,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from test_data import make_instance, psql  # noqa: E402
+from test_data import make_instance  # noqa: E402
 
 NKEYS = 1000
 
@@ -37,10 +37,11 @@ def run(bench, inst, clients, nkeys, seconds):
 def load(inst):
     inst.postern("domain", "add", "bench.example", "--postmaster",
                  "p@elsewhere.example")
-    psql(inst, "INSERT INTO mailbox (username, local_part, domain, maildir, "
-         "password) SELECT 'user' || i || '@bench.example', 'user' || i, "
-         "'bench.example', 'bench.example/user' || i || '/', '' FROM "
-         "generate_series(0, %d) i" % (NKEYS - 1))
+    inst.psql("INSERT INTO mailbox (username, local_part, domain, maildir, "
+              "password) SELECT 'user' || i || '@bench.example', "
+              "'user' || i, 'bench.example', "
+              "'bench.example/user' || i || '/', '' FROM "
+              "generate_series(0, %d) i" % (NKEYS - 1))
 
 
 def main():

@@ -57,7 +57,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import harness  # noqa: E402
-from test_data import psql  # noqa: E402
 
 DOMAIN = "bench.example"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -292,10 +291,11 @@ def make_instance(args):
         inst.start()
         inst.postern("domain", "add", DOMAIN, "--postmaster",
                      "postmaster@elsewhere.example")
-        psql(inst, "INSERT INTO mailbox (username, local_part, domain, "
-             "maildir, password) SELECT 'bench' || i || '@%s', 'bench' || i,"
-             " '%s', '%s/bench' || i || '/', '' FROM generate_series(0, %d) i"
-             % (DOMAIN, DOMAIN, DOMAIN, args.mailboxes - 1))
+        inst.psql("INSERT INTO mailbox (username, local_part, domain, "
+                  "maildir, password) SELECT 'bench' || i || '@%s', "
+                  "'bench' || i, '%s', '%s/bench' || i || '/', '' FROM "
+                  "generate_series(0, %d) i"
+                  % (DOMAIN, DOMAIN, DOMAIN, args.mailboxes - 1))
     except BaseException:
         inst.destroy()
         raise
