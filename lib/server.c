@@ -55,8 +55,9 @@
  *	Exit: after max_use clients, after max_idle seconds without a
  *	client (neither applies with service_start = always), on
  *	end-of-file from fd 5 (master is gone), on SIGTERM (at once), and
- *	after SIGHUP or server_stop() once the current clients are done.
- *	pre_exit runs on every orderly exit.
+ *	after SIGHUP or server_stop() once the current clients are done
+ *	(a MULTI daemon's wind_down may first close clients that only
+ *	wait for more requests). pre_exit runs on every orderly exit.
  *
  *	SIGUSR1 (forwarded by master after the maillog was rotated): a
  *	SINGLE process treats it as SIGHUP (it finishes its client and
@@ -338,6 +339,8 @@ static void server_wind_down(struct server *srv)
 			ev_fd_del(srv->loop, srv->listen_fd);
 		/* Stay "busy" so master does not count on this process. */
 		server_report(SERVER_STATUS_BUSY);
+		if (srv->spec->wind_down != NULL)
+			srv->spec->wind_down(srv);
 	}
 	if (srv->clients_active == 0)
 		ev_stop(srv->loop);

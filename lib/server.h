@@ -76,6 +76,9 @@ struct server_spec {
 	void (*post_init)(struct server *srv); /* optional, unprivileged */
 	void (*serve)(struct server *srv, int client_fd);
 	void (*pre_exit)(struct server *srv); /* optional */
+	/* MULTI, optional: winding down began; close the clients that
+	 * only wait for more requests */
+	void (*wind_down)(struct server *srv);
 };
 
 struct server {

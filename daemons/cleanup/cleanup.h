@@ -107,6 +107,7 @@ void cleanup_rcpt_list_release(struct cleanup_rcpt_list *list);
 struct cleanup_ctx {
 	int incoming_fd;            /* the incoming/ directory */
 	char *qmgr_path;            /* private/qmgr */
+	int qmgr_fd;                /* kept connection to it, or -1 */
 	struct lookup_clnt *lookup; /* NULL: no alias expansion */
 	int timeout_ms;             /* ipc_timeout */
 };

@@ -19,7 +19,8 @@
  *	            retry), then the recipient records and
  *	            qfile_writer_finish() (fsync, rename, fsync directory).
  *	            Only then status=ok queue_id=QID; then a best-effort
- *	            request=wakeup to private/qmgr.
+ *	            request=wakeup to private/qmgr, on a connection the
+ *	            process keeps for its next messages.
  *
  *	Requests out of order, unknown requests or malformed attributes get
  *	status=bad and the connection is closed; a client that goes away
@@ -329,30 +330,57 @@ static enum cleanup_lookup cleanup_lookup_alias(void *ctx, const char *key,
 	}
 }
 
-/* cleanup_wakeup_qmgr - tell qmgr about a new file; failure is fine */
-static void cleanup_wakeup_qmgr(struct cleanup_state *st)
+/* cleanup_qmgr_connect - the connection to qmgr, made when missing:
+ * 0, or -1 (logged) */
+static int cleanup_qmgr_connect(struct cleanup_state *st)
 {
-	struct strbuf *in = strbuf_alloc(128);
+	struct cleanup_ctx *ctx = st->ctx;
+	struct strbuf *in;
 	const char *error = NULL;
 	int fd;
 
-	fd = ipc_connect_unix(st->ctx->qmgr_path, 1000);
+	if (ctx->qmgr_fd >= 0)
+		return 0;
+	fd = ipc_connect_unix(ctx->qmgr_path, 1000);
 	if (fd < 0) {
 		log_debug("%s: no qmgr to wake up: %m", st->queue_id);
-		strbuf_free(&in);
-		return;
+		return -1;
 	}
-	if (attr_expect_hello(fd, in, "qmgr", 1, 1000, &error) == 0) {
-		strbuf_reset(st->out);
-		attr_put_str(st->out, ATTR_REQUEST, "wakeup");
-		attr_put_str(st->out, "queue_id", st->queue_id);
-		attr_put_end(st->out);
-		(void)attr_write(fd, st->out, 1000);
-	} else {
+	in = strbuf_alloc(128);
+	if (attr_expect_hello(fd, in, "qmgr", 1, 1000, &error) < 0) {
 		log_debug("%s: qmgr wakeup: %s", st->queue_id, error);
+		(void)close(fd);
+		strbuf_free(&in);
+		return -1;
 	}
-	(void)close(fd);
 	strbuf_free(&in);
+	ctx->qmgr_fd = fd;
+	return 0;
+}
+
+/* cleanup_wakeup_qmgr - tell qmgr about a new file; failure is fine.
+ * The connection is kept for the next message: a connect, qmgr's
+ * accept and greeting and both closes per message cost more than the
+ * wakeup itself. A write that fails (qmgr restarted and the old
+ * connection is closed) is tried once more on a new connection. */
+static void cleanup_wakeup_qmgr(struct cleanup_state *st)
+{
+	struct cleanup_ctx *ctx = st->ctx;
+	int attempt;
+
+	strbuf_reset(st->out);
+	attr_put_str(st->out, ATTR_REQUEST, "wakeup");
+	attr_put_str(st->out, "queue_id", st->queue_id);
+	attr_put_end(st->out);
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (cleanup_qmgr_connect(st) < 0)
+			return;
+		if (attr_write(ctx->qmgr_fd, st->out, 1000) == 0)
+			return;
+		log_debug("%s: qmgr wakeup: %m", st->queue_id);
+		(void)close(ctx->qmgr_fd);
+		ctx->qmgr_fd = -1;
+	}
 }
 
 /* cleanup_reject - refuse the message for good */

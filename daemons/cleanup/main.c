@@ -57,6 +57,7 @@ static void cleanup_post_init(struct server *srv)
 		ctx->qmgr_path =
 		    xasprintf("%s/private/qmgr", srv->cfg.queue_directory);
 	}
+	ctx->qmgr_fd = -1;
 	ctx->incoming_fd = open(incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ctx->incoming_fd < 0)
 		log_fatal("open %s: %m", incoming);
@@ -82,6 +83,8 @@ static void cleanup_pre_exit(struct server *srv)
 	if (ctx->lookup != NULL)
 		lookup_clnt_free(&ctx->lookup);
 	(void)close(ctx->incoming_fd);
+	if (ctx->qmgr_fd >= 0)
+		(void)close(ctx->qmgr_fd);
 	free(ctx->qmgr_path);
 	free(ctx);
 	srv->ctx = NULL;

@@ -37,6 +37,8 @@
 #include "xalloc.h"
 #include "qmgr.h"
 
+#define QMGR_SPARE_FDS 200
+
 /* qmgr_pre_init - room for one descriptor per active message */
 static void qmgr_pre_init(struct server *srv)
 {
@@ -61,13 +63,20 @@ static void qmgr_post_init(struct server *srv)
 	q->loop = srv->loop;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		fds = (size_t)rl.rlim_cur;
-	/* One descriptor per message, two per running job, some spare. */
+	/* One descriptor per message, two per running job, and QMGR_SPARE_FDS
+	 * for the rest: clients of private/qmgr (each cleanup process keeps
+	 * one), the agents' sockets being set up, the maillog. */
 	q->running_limit = fds > 400 ? (unsigned)((fds - 100) / 4) : 50;
 	if (q->running_limit > 1000)
 		q->running_limit = 1000;
 	q->msg_limit = (size_t)srv->cfg.qmgr_message_active_limit;
-	if (fds > 200 && q->msg_limit > fds - 2 * q->running_limit - 100)
-		q->msg_limit = fds - 2 * q->running_limit - 100;
+	if (fds > 2 * q->running_limit + QMGR_SPARE_FDS) {
+		if (q->msg_limit > fds - 2 * q->running_limit - QMGR_SPARE_FDS)
+			q->msg_limit =
+			    fds - 2 * q->running_limit - QMGR_SPARE_FDS;
+	} else if (q->msg_limit > fds / 4) {
+		q->msg_limit = fds / 4;
+	}
 	if (q->msg_limit < 1)
 		q->msg_limit = 1;
 	srv->ctx = q;
@@ -83,6 +92,7 @@ int main(int argc, char **argv)
 	    .pre_init = qmgr_pre_init,
 	    .post_init = qmgr_post_init,
 	    .serve = qmgr_ctl_serve,
+	    .wind_down = qmgr_ctl_wind_down,
 	};
 
 	server_main(argc, argv, &spec);

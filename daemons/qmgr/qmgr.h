@@ -193,5 +193,6 @@ void qmgr_bounce_start(struct qmgr *q, struct qmgr_msg *m, bool delayed);
 
 /* qmgr_ctl.c */
 void qmgr_ctl_serve(struct server *srv, int fd);
+void qmgr_ctl_wind_down(struct server *srv);
 
 #endif

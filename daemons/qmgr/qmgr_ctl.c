@@ -18,6 +18,13 @@
  *	(after which the connection is closed). Clients are served from
  *	the event loop with non-blocking reads; replies are a few bytes
  *	and written at once.
+ *
+ *	cleanup keeps its connection open between messages. When qmgr
+ *	winds down (SIGHUP: a reload retired it) it closes at once every
+ *	client that has sent wakeups and has no request pending, so that
+ *	the old qmgr exits and its successor takes over the queue without
+ *	waiting for the cleanup processes to go; their next wakeup finds
+ *	the connection closed and connects to the successor.
  * DIAGNOSTICS
  *	A malformed request is logged with log_warn().
  * SEE ALSO
@@ -41,11 +48,15 @@
 #define QMGR_CTL_MAX 65536 /* bytes buffered per client */
 
 struct qmgr_client {
+	struct qmgr_client *prev, *next; /* qmgr_ctl_clients */
 	struct server *srv;
 	int fd;
 	struct strbuf *in;
 	struct attr_msg *msg;
+	bool waker; /* has sent a wakeup */
 };
+
+static struct qmgr_client *qmgr_ctl_clients;
 
 struct qmgr_ctl_req {
 	const char *request;
@@ -64,6 +75,12 @@ static void qmgr_ctl_close(struct qmgr_client *c)
 {
 	struct server *srv = c->srv;
 
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		qmgr_ctl_clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	ev_fd_del(srv->loop, c->fd);
 	(void)close(c->fd);
 	strbuf_free(&c->in);
@@ -105,6 +122,7 @@ static int qmgr_ctl_request(struct qmgr_client *c)
 	}
 	id = req.queue_id ? req.queue_id : "";
 	if (strcmp(req.request, "wakeup") == 0) {
+		c->waker = true;
 		qmgr_scan_soon(q);
 		return 0;
 	}
@@ -179,9 +197,26 @@ void qmgr_ctl_serve(struct server *srv, int fd)
 	c->fd = fd;
 	c->in = strbuf_alloc(256);
 	c->msg = attr_msg_alloc();
+	c->next = qmgr_ctl_clients;
+	if (c->next != NULL)
+		c->next->prev = c;
+	qmgr_ctl_clients = c;
 	if (attr_send_hello(fd, QMGR_PROTOCOL, QMGR_VERSION) < 0) {
 		qmgr_ctl_close(c);
 		return;
 	}
 	ev_fd_set(srv->loop, fd, EV_READ, qmgr_ctl_read, c);
+}
+
+/* qmgr_ctl_wind_down - close the idle wakeup connections (wind_down) */
+void qmgr_ctl_wind_down(struct server *srv)
+{
+	struct qmgr_client *c = qmgr_ctl_clients, *next;
+
+	(void)srv;
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->waker && c->in->len == 0)
+			qmgr_ctl_close(c);
+	}
 }

@@ -113,6 +113,36 @@ class QueueAdminTest(unittest.TestCase):
         self.assertTrue(any(m[1] == ["b@remote.test"]
                             for m in self.sink.messages))
 
+    def test_reload_retires_qmgr_while_cleanup_stays(self):
+        # A cleanup process keeps its connection to qmgr between
+        # messages; a reload that changes qmgr's line must still replace
+        # qmgr at once, and the next message reaches the new one.
+        self.sink.rcpt_reply = lambda a: "250 2.1.5 Ok"
+        self.send("r1@remote.test", "before reload")
+        wait_for(lambda: any(m[1] == ["r1@remote.test"]
+                             for m in self.sink.messages), 60,
+                 "delivery before the reload")
+        old_qmgr = self.inst.pids_of("qmgr")
+        cleanups = self.inst.pids_of("cleanup")
+        self.assertEqual(len(old_qmgr), 1)
+        self.assertTrue(cleanups)
+        lines = []
+        for line in self.inst.services_text().splitlines():
+            if line.split()[:2] == ["qmgr", "unix"]:
+                line += " -o qmgr_message_active_limit=19999"
+            lines.append(line)
+        self.inst._write("services.conf", "\n".join(lines) + "\n")
+        self.inst.reload()
+        wait_for(lambda: old_qmgr[0] not in self.inst.pids_of("qmgr") and
+                 self.inst.pids_of("qmgr"), 30,
+                 "the retired qmgr to exit and a new one to start")
+        # The cleanup processes did not have to go for that.
+        self.assertTrue(set(cleanups) & set(self.inst.pids_of("cleanup")))
+        self.send("r2@remote.test", "after reload")
+        wait_for(lambda: any(m[1] == ["r2@remote.test"]
+                             for m in self.sink.messages), 60,
+                 "delivery after the reload")
+
     def test_flush_one_retries(self):
         m = self.deferred_one("c@remote.test", "flushed")
         qid = m["queue_id"]
