@@ -8,10 +8,12 @@
  *	header section (RFC 5322 section 2.2: fields and their folded
  *	continuation lines, up to the first empty line) is collected, at
  *	most CLEANUP_HEADER_MAX bytes of it. It ends at the first empty
- *	line, at the first line that is neither a field nor a continuation
- *	(then an empty line is inserted before it, so the result has a
- *	well-formed header/body boundary), at the end of the content, or
- *	when the limit is reached (the rest counts as body). Then:
+ *	line, at the end of the content, at the first line that is neither
+ *	a field nor a continuation, or at the first line that would take
+ *	it past the limit; in the last two cases an empty line is inserted
+ *	before that line, so the result has a well-formed header/body
+ *	boundary and the rest is body. Where it ends does not depend on
+ *	how the content was cut into chunks. Then:
  *
  *	- Received fields are counted; hops >= hopcount_limit marks the
  *	  message as looping (the caller refuses it: 5.4.6).
@@ -215,6 +217,7 @@ static void cleanup_scan_lines(struct cleanup_content *cc)
 {
 	const char *h, *nl;
 	size_t llen;
+	bool cont;
 
 	while (!cc->in_body) {
 		h = cc->hdr->data;
@@ -226,12 +229,10 @@ static void cleanup_scan_lines(struct cleanup_content *cc)
 			cleanup_end_headers(cc, cc->scan, false);
 			break;
 		}
-		if (cc->scan > 0 &&
-		    (h[cc->scan] == ' ' || h[cc->scan] == '\t')) {
-			cc->scan += llen + 1;
-			continue;
-		}
-		if (!cleanup_is_field(h + cc->scan, llen)) {
+		cont =
+		    cc->scan > 0 && (h[cc->scan] == ' ' || h[cc->scan] == '\t');
+		if ((!cont && !cleanup_is_field(h + cc->scan, llen)) ||
+		    cc->scan + llen + 1 > CLEANUP_HEADER_MAX) {
 			cleanup_end_headers(cc, cc->scan, true);
 			break;
 		}
@@ -252,8 +253,9 @@ int cleanup_content_feed(struct cleanup_content *cc, const char *data,
 		return 0;
 	strbuf_catn(cc->hdr, data, len);
 	cleanup_scan_lines(cc);
+	/* An incomplete line that already passes the limit. */
 	if (!cc->in_body && cc->hdr->len > CLEANUP_HEADER_MAX)
-		cleanup_end_headers(cc, cc->scan, false);
+		cleanup_end_headers(cc, cc->scan, true);
 	return cc->out_failed ? -1 : 0;
 }
 

@@ -3,13 +3,15 @@
 #
 # Usage: sh tests/fuzz/run.sh SECONDS
 #
-# Runs each build/fuzz/fuzz_* (FUZZ_BUILD overrides the directory) for
-# SECONDS on a temporary copy of its seed corpus tests/fuzz/corpus/NAME/,
-# so the committed corpus is never modified. A crash, leak, sanitizer
-# report or timeout makes that target fail; its input is kept under
-# build/fuzz/artifacts/NAME/ and the end of the fuzzer's output is shown.
-# The last line is "N passed, N failed"; the exit status is 1 on any
-# failure.
+# For each build/fuzz/fuzz_* (FUZZ_BUILD overrides the directory):
+# first every regression input tests/fuzz/regress/NAME/* (inputs that
+# once found a bug) is run once; then the target fuzzes for SECONDS on a
+# temporary copy of its seed corpus tests/fuzz/corpus/NAME/ plus those
+# inputs, so the committed files are never modified. A regression input
+# that fails, a crash, leak, sanitizer report or timeout makes that
+# target fail; a new input is kept under build/fuzz/artifacts/NAME/ and
+# the end of the fuzzer's output is shown. The last line is "N passed,
+# N failed"; the exit status is 1 on any failure.
 
 seconds=${1:-}
 case $seconds in
@@ -38,6 +40,18 @@ for bin in "$build"/fuzz_*; do
 	fi
 	log=$work/$name/log
 	echo "== $name: ${seconds}s"
+	regress=$top/tests/fuzz/regress/$name
+	if [ -n "$(ls -A "$regress" 2>/dev/null)" ]; then
+		if ! "$bin" -timeout=30 -rss_limit_mb=2048 "$regress"/* \
+			>"$log" 2>&1; then
+			failed=$((failed + 1))
+			tail -n 40 "$log"
+			echo "FAILED: $name: a regression input in $regress/"
+			continue
+		fi
+		echo "   regression inputs: $(ls -A "$regress" | wc -l) passed"
+		cp "$regress"/* "$corpus/"
+	fi
 	"$bin" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$artifacts/" \
 		"$corpus" >"$log" 2>&1

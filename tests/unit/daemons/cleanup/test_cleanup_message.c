@@ -9,7 +9,9 @@
  *	appended to the header section when missing (never when present,
  *	in any case), an empty line inserted before a body that starts
  *	without one, Received headers counted (folded ones once), the
- *	message refused at hopcount_limit and past message_size_limit.
+ *	message refused at hopcount_limit and past message_size_limit. A
+ *	header section past CLEANUP_HEADER_MAX ends, in any chunking,
+ *	before the first line that does not fit, with an empty line.
  * DIAGNOSTICS
  *	Check's report; exit status 1 when a test fails.
  */
@@ -154,6 +156,51 @@ START_TEST(test_limits)
 
 END_TEST
 
+/* test_header_max - a header section past CLEANUP_HEADER_MAX ends
+ * before the first line that does not fit, with an empty line, the same
+ * in any chunking */
+START_TEST(test_header_max)
+{
+	static const size_t steps[] = {0, 7, 4096, 65536};
+	const char *filler = "X-Filler: 0123456789012345678901234567890\n";
+	size_t flen = strlen(filler), nfill = CLEANUP_HEADER_MAX / flen;
+	struct strbuf *in = strbuf_alloc(CLEANUP_HEADER_MAX + 256);
+	struct strbuf *first = strbuf_alloc(64), *out = strbuf_alloc(64);
+	struct cleanup_content cc;
+	const char *tail;
+	size_t i;
+
+	for (i = 0; i < nfill; i++)
+		strbuf_cat(in, filler);
+	/* This field crosses the limit; so does everything after it. */
+	strbuf_cat(in, "Received: from x\n by y\nSubject: z\n\nbody\n");
+	for (i = 0; i < ARRAY_LEN(steps); i++) {
+		strbuf_reset(out);
+		run(in->data, steps[i], 0, out, &cc);
+		ck_assert_int_eq(cc.hops, 0);
+		ck_assert(!cleanup_content_looping(&cc));
+		tail = out->data + nfill * flen;
+		ck_assert(memcmp(out->data, in->data, nfill * flen) == 0);
+		ck_assert_msg(strncmp(tail, "Message-ID: ", 12) == 0,
+			      "step %zu: %.40s", steps[i], tail);
+		tail = strstr(tail, "\nDate: ");
+		ck_assert_ptr_nonnull(tail);
+		tail = strchr(tail + 1, '\n');
+		ck_assert_str_eq(tail, "\n\nReceived: from x\n by y\n"
+				       "Subject: z\n\nbody\n");
+		if (i == 0)
+			strbuf_copy(first, out->data);
+		else
+			ck_assert_str_eq(out->data, first->data);
+		cleanup_content_release(&cc);
+	}
+	strbuf_free(&in);
+	strbuf_free(&first);
+	strbuf_free(&out);
+}
+
+END_TEST
+
 /* main - run the suite */
 int main(void)
 {
@@ -164,6 +211,7 @@ int main(void)
 
 	tcase_add_test(tc, test_headers);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_header_max);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
