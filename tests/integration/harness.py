@@ -32,7 +32,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 
-BAD_LOG_MARKERS = ("panic:", "ERROR: AddressSanitizer", "runtime error:")
+BAD_LOG_MARKERS = ("panic:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 
 
 def default_build():

@@ -11,11 +11,22 @@ method name contains "smoke"; tests whose class or method name contains
 "long" run only with --long; -k keeps tests whose id contains PATTERN
 (repeatable: any of them). --build is exported to the tests as
 $POSTERN_BUILD (the harness's default build directory).
+
+Sanitizer reports: ASAN_OPTIONS and UBSAN_OPTIONS get log_path into a
+fresh directory /var/tmp/postern-san.XXXXXX (mode 1777, so that daemons
+under any account can write there), inherited by every process the
+tests start: daemons, `postern` commands, the LDA, sendmail. After each
+test the directory is looked at; a report written during the test
+fails it (even one that passed), with the report shown. Reports that
+appear after the last test fail the run. The directory is removed when
+empty, kept (and named) otherwise. In a build without sanitizers the
+options do nothing.
 """
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 import traceback
 import unittest
@@ -51,16 +62,77 @@ def selected(test, args):
     return True
 
 
-class Result(unittest.TestResult):
-    """Prints one line per test as it finishes."""
+class SanitizerReports:
+    """The directory where sanitizers write their reports."""
 
     def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="postern-san.", dir="/var/tmp")
+        os.chmod(self.dir, 0o1777)
+        self.seen = set()
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            opts = [o for o in os.environ.get(var, "").split(":")
+                    if o and not o.startswith("log_path=")]
+            opts.append("log_path=%s/%s" % (self.dir, var[:-8].lower()))
+            opts.append("log_exe_name=1")
+            os.environ[var] = ":".join(opts)
+
+    def new(self):
+        """Text of the reports written since the last call ("" if none)."""
+        names = sorted(set(os.listdir(self.dir)) - self.seen)
+        self.seen.update(names)
+        text = []
+        for name in names:
+            with open(os.path.join(self.dir, name), errors="replace") as f:
+                lines = f.read().splitlines()
+            text.append("--- %s/%s\n%s" % (self.dir, name,
+                                           "\n".join(lines[:80])))
+        return "\n".join(text)
+
+    def finish(self):
+        """Remove the directory when nothing was reported."""
+        if not self.seen:
+            os.rmdir(self.dir)
+
+
+def report_failure(text):
+    """An exc_info tuple for a sanitizer report."""
+    try:
+        raise AssertionError("sanitizer report(s) during the test:\n" + text)
+    except AssertionError:
+        return sys.exc_info()
+
+
+class Result(unittest.TestResult):
+    """Prints one line per test as it finishes; fails a test during which
+    a sanitizer reported."""
+
+    def __init__(self, reports):
         super().__init__()
         self.passed = 0
         self.start = 0.0
+        self.reports = reports
+        self.last_ok = None
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        text = self.reports.new()
+        if text and self.last_ok is test:
+            # Counted as passed a moment ago: now it is not.
+            self.passed -= 1
+            self.failures.append((test, self._exc_info_to_string(
+                report_failure(text), test)))
+            print("%s ... FAIL (sanitizer)\n%s" % (test.id(), text),
+                  flush=True)
+        elif text:
+            # Failed already (counted once), or skipped: now a failure.
+            if not any(t is test for t, _ in self.failures + self.errors):
+                self.failures.append((test, text))
+            print("sanitizer report(s) during %s:\n%s" % (test.id(), text),
+                  flush=True)
 
     def startTest(self, test):
         super().startTest(test)
+        self.last_ok = None
         self.start = time.monotonic()
         print("%s ... " % test.id(), end="", flush=True)
 
@@ -71,6 +143,7 @@ class Result(unittest.TestResult):
     def addSuccess(self, test):
         super().addSuccess(test)
         self.passed += 1
+        self.last_ok = test
         self._done("ok")
 
     def addFailure(self, test, err):
@@ -126,16 +199,23 @@ def main():
         print("0 passed, 1 failed")
         return 1
     tests = [t for t in flatten(suite) if selected(t, args)]
-    result = Result()
+    reports = SanitizerReports()
+    result = Result(reports)
     began = time.monotonic()
     # One flat suite keeps setUpClass/setUpModule (and their teardown)
     # working for the tests that remain after filtering.
     unittest.TestSuite(tests).run(result)
+    late = reports.new()
+    if late:
+        print("sanitizer report(s) after the last test:\n" + late)
+    reports.finish()
     failed = (len(result.failures) + len(result.errors) +
-              len(result.unexpectedSuccesses))
+              len(result.unexpectedSuccesses) + (1 if late else 0))
     if result.skipped:
         print("%d skipped" % len(result.skipped))
     print("(%.1fs, build %s)" % (time.monotonic() - began, build))
+    if reports.seen:
+        print("sanitizer reports kept in %s" % reports.dir)
     print("%d passed, %d failed" % (result.passed, failed))
     return 1 if failed else 0
 
