@@ -31,7 +31,9 @@
  *	Postfix's msg_printf does, so one call is always one line.
  *
  *	The pid in the tag is asked of the kernel once per process (a
- *	pthread_atfork() child handler forgets it), not once per line.
+ *	pthread_atfork() child handler forgets it), not once per line;
+ *	log_self_pid() gives it to the rest of the process (the server
+ *	skeleton's status reports, the Maildir file names).
  * DIAGNOSTICS
  *	A failing log write is ignored: logging must never kill a daemon.
  */
@@ -66,6 +68,15 @@ static bool log_pid_cached; /* the atfork handler is in place */
 static void log_forget_pid(void)
 {
 	log_pid = 0;
+}
+
+/* log_self_pid - this process's id, asked of the kernel once (and again
+ * in a child after fork()) */
+pid_t log_self_pid(void)
+{
+	if (log_pid == 0 || !log_pid_cached)
+		log_pid = getpid();
+	return log_pid;
 }
 
 /* log_init - name the program and its syslog tag */
@@ -224,8 +235,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		syslog(prio[level], "%s", text);
 	}
 	if (log_fd >= 0 || log_to_stderr) {
-		if (log_pid == 0 || !log_pid_cached)
-			log_pid = getpid();
+		(void)log_self_pid();
 		now = time(NULL);
 		(void)localtime_r(&now, &tm);
 		(void)strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);

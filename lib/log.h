@@ -36,6 +36,7 @@ int log_file_chown(uid_t uid, gid_t gid);
 void log_set_fatal_hook(void (*hook)(void));
 void log_set_capture(void (*hook)(enum log_level, const char *text));
 const char *log_program(void);
+pid_t log_self_pid(void);
 
 void log_debug(const char *fmt, ...) PRINTFLIKE(1, 2);
 void log_info(const char *fmt, ...) PRINTFLIKE(1, 2);

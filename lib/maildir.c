@@ -451,8 +451,8 @@ static void maildir_make_base(struct maildir_state *st, struct timeval *tv,
 			      const struct stat *sb)
 {
 	strbuf_printf(st->base, "%lld.M%ldP%ldV%llxI%llx.%s",
-		      (long long)tv->tv_sec, (long)tv->tv_usec, (long)getpid(),
-		      (unsigned long long)sb->st_dev,
+		      (long long)tv->tv_sec, (long)tv->tv_usec,
+		      (long)log_self_pid(), (unsigned long long)sb->st_dev,
 		      (unsigned long long)sb->st_ino, maildir_hostname());
 }
 
@@ -467,7 +467,7 @@ static enum deliver_status maildir_create_tmp(struct maildir_state *st,
 		(void)gettimeofday(tv, NULL);
 		strbuf_printf(st->tmp_name, "%lld.M%ldP%ldQ%u.%s",
 			      (long long)tv->tv_sec, (long)tv->tv_usec,
-			      (long)getpid(), ++maildir_counter,
+			      (long)log_self_pid(), ++maildir_counter,
 			      maildir_hostname());
 		st->file_fd =
 		    openat(st->tmp_fd, st->tmp_name->data,
@@ -928,7 +928,8 @@ static int maildir_quota_write(int maildir_fd, const struct maildir_quota *q)
 		strbuf_printf_append(text, ",%lldC", q->limit_count);
 	strbuf_printf_append(text, "\n%lld %lld\n", q->bytes, q->count);
 	strbuf_printf(tmp, "%s.%s.%ld.%u", MAILDIR_QUOTA_FILE,
-		      maildir_hostname(), (long)getpid(), ++maildir_counter);
+		      maildir_hostname(), (long)log_self_pid(),
+		      ++maildir_counter);
 	fd = openat(maildir_fd, tmp->data,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		    MAILDIR_FILE_MODE);

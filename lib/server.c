@@ -154,7 +154,7 @@ static void server_report(enum server_state state)
 
 	if (server_status_fd < 0)
 		return;
-	st.pid = (int32_t)getpid();
+	st.pid = (int32_t)log_self_pid();
 	st.state = (int32_t)state;
 	do
 		n = write(server_status_fd, &st, sizeof(st));
