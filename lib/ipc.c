@@ -199,15 +199,16 @@ int ipc_connect_unix(const char *path, int timeout_ms)
 /* ipc_connect_inet - connect any socket address with a deadline */
 int ipc_connect_inet(const struct sockaddr *sa, socklen_t salen, int timeout_ms)
 {
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking from the start, for the deadline; the one status
+	 * flag it has is cleared afterwards with a single F_SETFL. */
+	int fd = socket(sa->sa_family,
+			SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int err = 0;
 	socklen_t errlen = sizeof(err);
 	int r;
 
 	if (fd < 0)
 		return -1;
-	if (ipc_set_nonblock(fd, true) < 0)
-		goto fail;
 	if (connect(fd, sa, salen) < 0) {
 		if (errno != EINPROGRESS && errno != EAGAIN)
 			goto fail;
@@ -224,7 +225,7 @@ int ipc_connect_inet(const struct sockaddr *sa, socklen_t salen, int timeout_ms)
 			goto fail;
 		}
 	}
-	if (ipc_set_nonblock(fd, false) < 0)
+	if (fcntl(fd, F_SETFL, 0) < 0)
 		goto fail;
 	return fd;
 fail : {
