@@ -385,6 +385,22 @@ int admin_check_address(const char *address, bool allow_catchall)
 	return admin_check_domain(at + 1);
 }
 
+/* admin_mailbox_address - a mailbox ADDRESS operand lowercased, or NULL
+ * after a message when it is malformed (exit ADMIN_EX_DATAERR) */
+char *admin_mailbox_address(const char *arg)
+{
+	char *addr = xstrdup(arg);
+
+	admin_lowercase(addr);
+	if (admin_check_address(addr, false) < 0 || strchr(addr, '/') != NULL) {
+		admin_fail(ADMIN_EX_DATAERR,
+			   "%s: malformed address (expected local@domain)",
+			   arg);
+		xfree(&addr);
+	}
+	return addr;
+}
+
 /* admin_parse_size - "10M", "2G", "0" (unlimited) into bytes */
 int admin_parse_size(const char *text, long long *bytes_r)
 {

@@ -26,6 +26,7 @@ int schema_versions(PGconn *conn, const char *schema_dir, int *db_version_r,
 int admin_check_domain(const char *domain);
 int admin_check_address(const char *address, bool allow_catchall);
 void admin_lowercase(char *s);
+char *admin_mailbox_address(const char *arg); /* NULL: said, exit 65 */
 int admin_parse_size(const char *text, long long *bytes_r);
 int admin_parse_yesno(const char *text, bool *val_r);
 

@@ -48,22 +48,6 @@
 	"to_char(m." col " AT TIME ZONE 'UTC', " \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS " col
 
-/* mailbox_address - an ADDRESS operand lowercased, or NULL after a message
- * when it is malformed (exit ADMIN_EX_DATAERR) */
-static char *mailbox_address(const char *arg)
-{
-	char *addr = xstrdup(arg);
-
-	admin_lowercase(addr);
-	if (admin_check_address(addr, false) < 0 || strchr(addr, '/') != NULL) {
-		admin_fail(ADMIN_EX_DATAERR,
-			   "%s: malformed address (expected local@domain)",
-			   arg);
-		xfree(&addr);
-	}
-	return addr;
-}
-
 /* mailbox_hash - read a password and hash it */
 static int mailbox_hash(bool from_stdin, struct strbuf *hash)
 {
@@ -153,7 +137,7 @@ int admin_mailbox_add(struct admin_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return admin_usage(ctx, "mailbox", "add");
-	if ((addr = mailbox_address(argv[optind])) == NULL)
+	if ((addr = admin_mailbox_address(argv[optind])) == NULL)
 		return ADMIN_EX_DATAERR;
 	at = strrchr(addr, '@');
 	domain = xstrdup(at + 1);
@@ -271,7 +255,7 @@ static int mailbox_simple(struct admin_ctx *ctx, int argc, char **argv,
 
 	if (argc != 2)
 		return admin_usage(ctx, "mailbox", verb);
-	if ((addr = mailbox_address(argv[1])) == NULL)
+	if ((addr = admin_mailbox_address(argv[1])) == NULL)
 		return ADMIN_EX_DATAERR;
 	rc = mailbox_update(ctx, addr, sql, value, done);
 	free(addr);
@@ -324,7 +308,7 @@ int admin_mailbox_passwd(struct admin_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return admin_usage(ctx, "mailbox", "passwd");
-	if ((addr = mailbox_address(argv[optind])) == NULL)
+	if ((addr = admin_mailbox_address(argv[optind])) == NULL)
 		return ADMIN_EX_DATAERR;
 	strbuf_init(&hash, 128);
 	if ((rc = mailbox_hash(from_stdin, &hash)) == 0)
@@ -366,7 +350,7 @@ int admin_mailbox_show(struct admin_ctx *ctx, int argc, char **argv)
 
 	if (argc != 2)
 		return admin_usage(ctx, "mailbox", "show");
-	if ((addr = mailbox_address(argv[1])) == NULL)
+	if ((addr = admin_mailbox_address(argv[1])) == NULL)
 		return ADMIN_EX_DATAERR;
 	if ((rc = admin_db_connect(ctx, &conn)) != 0)
 		goto out;

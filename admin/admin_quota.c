@@ -55,22 +55,6 @@
 
 #define QUOTA_RECALC_TRIES 5
 
-/* quota_address - an ADDRESS operand lowercased, or NULL after a message
- * when it is malformed (exit ADMIN_EX_DATAERR) */
-static char *quota_address(const char *arg)
-{
-	char *addr = xstrdup(arg);
-
-	admin_lowercase(addr);
-	if (admin_check_address(addr, false) < 0 || strchr(addr, '/') != NULL) {
-		admin_fail(ADMIN_EX_DATAERR,
-			   "%s: malformed address (expected local@domain)",
-			   arg);
-		xfree(&addr);
-	}
-	return addr;
-}
-
 /* quota_mailbox_row - maildir, quota, quota_messages of a mailbox */
 static PGresult *quota_mailbox_row(PGconn *conn, const char *addr, int *rc)
 {
@@ -230,7 +214,7 @@ int admin_quota_show(struct admin_ctx *ctx, int argc, char **argv)
 	if (argc != 2)
 		return admin_usage(ctx, "quota", "show");
 	if (strchr(argv[1], '@') != NULL) {
-		if ((name = quota_address(argv[1])) == NULL)
+		if ((name = admin_mailbox_address(argv[1])) == NULL)
 			return ADMIN_EX_DATAERR;
 	} else {
 		name = xstrdup(argv[1]);
@@ -321,7 +305,7 @@ int admin_quota_recalc(struct admin_ctx *ctx, int argc, char **argv)
 
 	if (argc != 2)
 		return admin_usage(ctx, "quota", "recalc");
-	if ((addr = quota_address(argv[1])) == NULL)
+	if ((addr = admin_mailbox_address(argv[1])) == NULL)
 		return ADMIN_EX_DATAERR;
 	if ((rc = admin_db_connect(ctx, &conn)) != 0)
 		goto out;

@@ -29,6 +29,7 @@
 #include <ctype.h>
 #include <strings.h>
 
+#include "header.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -187,32 +188,6 @@ void sendmail_parse_addresses(const char *s, size_t len,
 	strbuf_free(&angle);
 }
 
-/* sendmail_is_field - "name:" at the start of line */
-static bool sendmail_is_field(const char *line, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len && line[i] > ' ' && line[i] < 127 && line[i] != ':')
-		i++;
-	if (i == 0)
-		return false;
-	while (i < len && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	return i < len && line[i] == ':';
-}
-
-/* sendmail_field_is - is the field named name (any case) */
-static bool sendmail_field_is(const char *f, size_t len, const char *name)
-{
-	size_t n = strlen(name), i;
-
-	if (len <= n || strncasecmp(f, name, n) != 0)
-		return false;
-	for (i = n; i < len && (f[i] == ' ' || f[i] == '\t'); i++)
-		;
-	return i < len && f[i] == ':';
-}
-
 /* sendmail_rewrite_headers - drop Bcc; collect -t recipients */
 void sendmail_rewrite_headers(const struct strbuf *in, bool extract,
 			      struct sendmail_addrs *rcpts, bool *have_from,
@@ -230,7 +205,7 @@ void sendmail_rewrite_headers(const struct strbuf *in, bool extract,
 		end = nl ? (size_t)(nl - h) : in->len;
 		/* cppcheck-suppress knownConditionTrueFalse ; end == pos when
 		 * nl is h + pos, the empty line (tests/unit/admin/sendmail) */
-		if (end == pos || !sendmail_is_field(h + pos, end - pos))
+		if (end == pos || !header_is_field(h + pos, end - pos))
 			break;
 		/* The whole field, with its continuation lines. */
 		fend = nl ? end + 1 : in->len;
@@ -238,12 +213,12 @@ void sendmail_rewrite_headers(const struct strbuf *in, bool extract,
 			nl = memchr(h + fend, '\n', in->len - fend);
 			fend = nl ? (size_t)(nl - h) + 1 : in->len;
 		}
-		bcc = sendmail_field_is(h + pos, fend - pos, "bcc");
-		if (sendmail_field_is(h + pos, fend - pos, "from"))
+		bcc = header_field_is(h + pos, fend - pos, "bcc");
+		if (header_field_is(h + pos, fend - pos, "from"))
 			*have_from = true;
 		if (extract &&
-		    (bcc || sendmail_field_is(h + pos, fend - pos, "to") ||
-		     sendmail_field_is(h + pos, fend - pos, "cc"))) {
+		    (bcc || header_field_is(h + pos, fend - pos, "to") ||
+		     header_field_is(h + pos, fend - pos, "cc"))) {
 			const char *colon = memchr(h + pos, ':', fend - pos);
 
 			sendmail_parse_addresses(

@@ -38,6 +38,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "header.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
@@ -100,33 +101,6 @@ void cleanup_format_date(long long when, char *buf, size_t size)
 		(void)snprintf(buf, size, "Thu, 01 Jan 1970 00:00:00 +0000");
 }
 
-/* cleanup_is_field - does line start a header field ("name:") */
-static bool cleanup_is_field(const char *line, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len && line[i] > ' ' && line[i] < 127 && line[i] != ':')
-		i++;
-	if (i == 0)
-		return false;
-	while (i < len && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	return i < len && line[i] == ':';
-}
-
-/* cleanup_field_is - is the field at line named name (any case) */
-static bool cleanup_field_is(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-	size_t i;
-
-	if (len <= n || strncasecmp(line, name, n) != 0)
-		return false;
-	for (i = n; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
-		;
-	return i < len && line[i] == ':';
-}
-
 /* cleanup_note_msgid - remember a Message-ID value, unfolded */
 static void cleanup_note_msgid(struct cleanup_content *cc, const char *p,
 			       size_t len)
@@ -169,12 +143,12 @@ static void cleanup_scan_fields(struct cleanup_content *cc, size_t end)
 			fend = nl ? (size_t)(nl - h) + 1 : end;
 		} while (fend < end && (h[fend] == ' ' || h[fend] == '\t'));
 		next = fend;
-		if (cleanup_field_is(h + pos, fend - pos, "received"))
+		if (header_field_is(h + pos, fend - pos, "received"))
 			cc->hops++;
-		else if (cleanup_field_is(h + pos, fend - pos, "date"))
+		else if (header_field_is(h + pos, fend - pos, "date"))
 			cc->have_date = true;
 		else if (!cc->have_msgid &&
-			 cleanup_field_is(h + pos, fend - pos, "message-id")) {
+			 header_field_is(h + pos, fend - pos, "message-id")) {
 			cc->have_msgid = true;
 			cleanup_note_msgid(cc, h + pos, fend - pos);
 		}
@@ -231,7 +205,7 @@ static void cleanup_scan_lines(struct cleanup_content *cc)
 		}
 		cont =
 		    cc->scan > 0 && (h[cc->scan] == ' ' || h[cc->scan] == '\t');
-		if ((!cont && !cleanup_is_field(h + cc->scan, llen)) ||
+		if ((!cont && !header_is_field(h + cc->scan, llen)) ||
 		    cc->scan + llen + 1 > CLEANUP_HEADER_MAX) {
 			cleanup_end_headers(cc, cc->scan, true);
 			break;

@@ -35,6 +35,7 @@
 
 #include <strings.h>
 
+#include "header.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -130,32 +131,6 @@ static void same_run(const struct run *a, const struct run *b)
 		log_panic("the pieces change the output");
 }
 
-/* is_field - "name:" with optional blanks before the colon */
-static bool is_field(const char *line, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len && line[i] > ' ' && line[i] < 127 && line[i] != ':')
-		i++;
-	if (i == 0)
-		return false;
-	while (i < len && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	return i < len && line[i] == ':';
-}
-
-/* field_is - is the field in line named name (any case) */
-static bool field_is(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name), i;
-
-	if (len <= n || strncasecmp(line, name, n) != 0)
-		return false;
-	for (i = n; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
-		;
-	return i < len && line[i] == ':';
-}
-
 /* check_form - the output's header section is well formed */
 static void check_form(const struct run *r)
 {
@@ -177,11 +152,11 @@ static void check_form(const struct run *r)
 					  "continuation");
 			continue;
 		}
-		if (!is_field(p, llen))
+		if (!header_is_field(p, llen))
 			log_panic("a header line is not a field");
-		received += field_is(p, llen, "received");
-		msgid += field_is(p, llen, "message-id");
-		date += field_is(p, llen, "date");
+		received += header_field_is(p, llen, "received");
+		msgid += header_field_is(p, llen, "message-id");
+		date += header_field_is(p, llen, "date");
 	}
 	if (msgid == 0 || date == 0 || received != r->cc.hops)
 		log_panic("header section: %d Message-ID, %d Date, %d Received "
