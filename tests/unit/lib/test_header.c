@@ -56,6 +56,7 @@ START_TEST(test_fields)
 			      line, !cases[i].is_received);
 	}
 }
+
 END_TEST
 
 /* header_suite - the tests */
