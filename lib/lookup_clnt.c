@@ -223,7 +223,6 @@ int lookup_quota_update(struct lookup_clnt *c, const char *user,
 			const char **error_r)
 {
 	struct proxyd_reply reply;
-
 	struct proxyd_request req = {.kind = PROXYD_KIND_QUOTA,
 				     .user = user,
 				     .bytes = bytes,

@@ -27,7 +27,6 @@
 #include "sys_defs.h"
 
 #include <ctype.h>
-#include <strings.h>
 
 #include "header.h"
 #include "strbuf.h"

@@ -35,7 +35,6 @@
  */
 #include "sys_defs.h"
 
-#include <strings.h>
 #include <time.h>
 
 #include "header.h"

@@ -7,8 +7,9 @@
  *	Every client is a non-blocking socket on the event loop. On
  *	connect it gets the hello (protocol=proxyd version=1); then each
  *	request is decoded strictly by proxyd_request_decode() (verb,
- *	attributes, length limits: proto_proxyd.c) and answered in order, one at a time per client (a client may send
- *	several; later ones wait in its input buffer).
+ *	attributes, length limits: proto_proxyd.c) and answered in order,
+ *	one at a time per client (a client may send several; later ones
+ *	wait in its input buffer).
  *
  *	lookup: the table must be one proxyd.conf names (else deny); the
  *	key is lowercased (domains and addresses are stored lowercase) and
@@ -35,9 +36,9 @@
  *	depend on usage.
  *
  *	Malformed input (bad framing, unknown attributes, a string over its
- *	limit, a request over PROXYD_REQUEST_MAX bytes) gets status=bad and a warning; framing
- *	errors also close that client. Nothing a client sends stops the
- *	daemon.
+ *	limit, a request over PROXYD_REQUEST_MAX bytes) gets status=bad and
+ *	a warning; framing errors also close that client. Nothing a client
+ *	sends stops the daemon.
  * DIAGNOSTICS
  *	Warnings for refused and malformed requests, with the peer's uid
  *	and pid.

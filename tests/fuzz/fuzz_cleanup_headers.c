@@ -33,8 +33,6 @@
  */
 #include "sys_defs.h"
 
-#include <strings.h>
-
 #include "header.h"
 #include "log.h"
 #include "strbuf.h"
