@@ -12,7 +12,9 @@
  *	too (user+ext@example.com -> user@example.com). Then it calls
  *	maildir_deliver() with the quota hooks of lda_quota.c (Maildir++
  *	quota for the address that was found) and records
- *	the outcome in the recipient:
+ *	the outcome in the recipient. The lookups of a plain address (its
+ *	Maildir, its limits and its domain's) go to proxyd together, in
+ *	one round trip (lookup_prefetch()):
  *
  *	  found, delivered             ok      2.0.0
  *	  not found (NOKEY)            bounce  5.1.1 unknown user
@@ -123,6 +125,20 @@ static void lda_warn(const char *queue_id, const char *rcpt, const char *reason)
 	strbuf_free(&esc);
 }
 
+/* lda_prefetch - ask proxyd in one round trip what delivering to rcpt
+ * most likely asks: its Maildir, its limits and its domain's */
+static void lda_prefetch(struct lda_ctx *ctx, const char *rcpt)
+{
+	const char *at = strrchr(rcpt, '@');
+	const struct lookup_key keys[] = {
+	    {LOOKUP_TABLE_MAILBOXES, rcpt},
+	    {LOOKUP_TABLE_LIMITS, rcpt},
+	    {LOOKUP_TABLE_DOMAIN_LIMITS, at != NULL ? at + 1 : ""},
+	};
+
+	lookup_prefetch(ctx->lookup, keys, at != NULL ? 3 : 2);
+}
+
 /* lda_deliver_rcpt - look up and deliver; the outcome goes into rcpt */
 void lda_deliver_rcpt(struct lda_ctx *ctx, const char *queue_id,
 		      const char *sender, struct deliver_rcpt *rcpt,
@@ -142,6 +158,7 @@ void lda_deliver_rcpt(struct lda_ctx *ctx, const char *queue_id,
 	char *user = NULL;
 	int r;
 
+	lda_prefetch(ctx, rcpt->address);
 	r = lda_lookup_mailbox(ctx, rcpt->address, mailbox, &user, &err);
 	quota.user = user;
 	if (r == LOOKUP_NOKEY) {
@@ -163,6 +180,7 @@ void lda_deliver_rcpt(struct lda_ctx *ctx, const char *queue_id,
 		lda_warn(queue_id, rcpt->address, rcpt->reason);
 	maildir_result_release(&res);
 out:
+	lookup_prefetch_drop(ctx->lookup);
 	free(user);
 	strbuf_free(&mailbox);
 }

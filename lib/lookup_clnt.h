@@ -84,6 +84,27 @@ void lookup_clnt_free(struct lookup_clnt **clntp);
 int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 		 struct strbuf *value, const char **error_r);
 
+/*
+ * lookup_prefetch - send COUNT lookups (at most LOOKUP_PREFETCH_MAX) in
+ * one write and read their answers: one round trip instead of COUNT.
+ * The answers wait in the client and answer every lookup_query() of
+ * the same table and key, as proxyd would have answered it a moment
+ * earlier. A caller prefetches what its next lookups will most likely
+ * ask, and calls lookup_prefetch_drop() when it has decided, so that a
+ * kept answer never reaches a later, unrelated question. A failed prefetch leaves nothing: the lookups
+ * then ask proxyd themselves (and see the failure).
+ */
+#define LOOKUP_PREFETCH_MAX 8
+
+struct lookup_key {
+	const char *table;
+	const char *key;
+};
+
+void lookup_prefetch(struct lookup_clnt *clnt, const struct lookup_key *keys,
+		     size_t count);
+void lookup_prefetch_drop(struct lookup_clnt *clnt);
+
 /* lookup_auth - LOOKUP_OK: the password is right; LOOKUP_NOKEY: wrong
  * password or unknown/inactive user (one answer for both); else retry. */
 int lookup_auth(struct lookup_clnt *clnt, const char *user,

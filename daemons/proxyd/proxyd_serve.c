@@ -9,7 +9,8 @@
  *	request is decoded strictly by proxyd_request_decode() (verb,
  *	attributes, length limits: proto_proxyd.c) and answered in order,
  *	one at a time per client (a client may send several; later ones
- *	wait in its input buffer).
+ *	wait in its input buffer). The replies to the requests of one
+ *	read are written together (lookup_prefetch() sends several).
  *
  *	lookup: the table must be one proxyd.conf names (else deny); the
  *	key is lowercased (domains and addresses are stored lowercase) and
@@ -170,7 +171,9 @@ static void proxyd_client_flush(struct proxyd_client *c)
 	proxyd_client_watch(c, c->out.len > 0 ? EV_READ | EV_WRITE : EV_READ);
 }
 
-/* proxyd_client_reply - queue one reply */
+/* proxyd_client_reply - queue one reply; proxyd_client_process()
+ * writes what it answered in one go, so a client that sent several
+ * requests together reads their replies together */
 static void proxyd_client_reply(struct proxyd_client *c, int status,
 				const char *value, const char *reason)
 {
@@ -180,7 +183,6 @@ static void proxyd_client_reply(struct proxyd_client *c, int status,
 	if (reason != NULL)
 		attr_put_str(&c->out, ATTR_REASON, reason);
 	attr_put_end(&c->out);
-	proxyd_client_flush(c);
 }
 
 /* proxyd_request_done - a request has its answer: next one */
@@ -491,6 +493,8 @@ static void proxyd_client_process(struct proxyd_client *c)
 		strbuf_consume(&c->in, used);
 		proxyd_handle(c);
 	}
+	if (c->fd >= 0)
+		proxyd_client_flush(c);
 	c->processing = false;
 	proxyd_client_unref(c);
 }

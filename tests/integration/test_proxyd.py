@@ -272,6 +272,36 @@ class CacheTest(DataTestCase):
                          (0, "new@c.example"))
 
 
+    def test_requests_sent_together_are_answered_in_order(self):
+        """What lookup_prefetch() relies on: several requests in one
+        write get their replies in the same order, and when the cache
+        answers them all, in one write too."""
+        self.ok("domain", "add", "p.example", "--postmaster",
+                "p@elsewhere.example")
+        self.add_mailbox("m@p.example")
+        asked = [("virtual_mailbox_maps", "m@p.example"),
+                 ("virtual_mailbox_domains", "p.example"),
+                 ("virtual_mailbox_maps", "nobody@p.example"),
+                 ("no_such_table", "m@p.example"),
+                 ("virtual_alias_maps", "M@P.example")]
+        want = [{"status": "ok", "value": "p.example/m/"},
+                {"status": "ok", "value": "p.example"},
+                {"status": "nokey"},
+                {"status": "deny", "reason": "table not allowed"},
+                {"status": "ok", "value": "m@p.example"}]
+        batch = b"".join(encode([("request", "lookup"), ("table", t),
+                                 ("key", k)]) for t, k in asked)
+        c = ProxydClient(self.inst)
+        c.send_raw(batch)
+        self.assertEqual([c.read() for _ in asked], want)
+        # Now every answer is cached: one read holds all five replies.
+        c.send_raw(batch)
+        c.buf += c.sock.recv(65536)
+        self.assertEqual(c.buf.count(b"6:status,"), len(asked), c.buf)
+        self.assertEqual([c.read() for _ in asked], want)
+        c.close()
+
+
 class CacheExpiryTest(DataTestCase):
     """Short TTLs: a changed answer shows once the TTL has passed."""
 

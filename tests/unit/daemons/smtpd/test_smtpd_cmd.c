@@ -103,6 +103,21 @@ int lookup_auth(struct lookup_clnt *clnt, const char *user,
 		   : LOOKUP_NOKEY;
 }
 
+/* lookup_prefetch - the fake answers every lookup_query() directly */
+void lookup_prefetch(struct lookup_clnt *clnt, const struct lookup_key *keys,
+		     size_t count)
+{
+	(void)clnt;
+	(void)keys;
+	(void)count;
+}
+
+/* lookup_prefetch_drop - nothing was prefetched */
+void lookup_prefetch_drop(struct lookup_clnt *clnt)
+{
+	(void)clnt;
+}
+
 /* lookup_query - mock tables */
 int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 		 struct strbuf *value, const char **error_r)
