@@ -34,7 +34,7 @@ Columns (times from CLOCK_MONOTONIC, shared by all three tools):
   cpu/msg   (cpu + db) in milliseconds per delivered message: the figure
             least disturbed by other work on a shared machine
   PSS MiB   peak of the summed Pss (/proc/PID/smaps_rollup) of master
-            and its descendants, sampled every 0.2 s
+            and its descendants, sampled every second
   /bound    dlv/s divided by half the durability bound (a durable
             message takes at least two such commits: the queue file and
             the Maildir file)
@@ -142,7 +142,8 @@ def postmaster_pid(inst):
 
 
 class Sampler(threading.Thread):
-    """Peak summed PSS of a process tree, sampled every 0.2 s."""
+    """Peak summed PSS of a process tree, sampled every second (every
+    0.2 s cost a tenth of a CPU, which the row's rates then paid)."""
 
     def __init__(self, root):
         super().__init__(daemon=True)
@@ -152,7 +153,7 @@ class Sampler(threading.Thread):
     def run(self):
         while not self.done.is_set():
             self.peak = max(self.peak, pss_of(self.root))
-            self.done.wait(0.2)
+            self.done.wait(1.0)
 
     def stop(self):
         self.done.set()
@@ -379,7 +380,6 @@ def main():
             raise SystemExit("warm-up: only %d of %d delivered; see %s" %
                              (warm["delivered"], args.mailboxes,
                               inst.path("log", "maillog")))
-        bound = fsync_bound(args, inst)
         rows = []
         for s in sizes:
             for c in clients:
@@ -391,6 +391,11 @@ def main():
                 print("  %s: %d/%d delivered" % (tag, rows[-1]["delivered"],
                                                  args.messages),
                       file=sys.stderr, flush=True)
+        # Last: it deletes thousands of files, and on an ext4 without a
+        # journal every inode allocation in the next minute or more
+        # steps over each one (ext4's recently_deleted()), which would
+        # slow the rows measured after it.
+        bound = fsync_bound(args, inst)
         print_table(rows, bound, args)
         if args.keep:
             print("instance kept in %s" % inst.dir)
