@@ -63,8 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <sodium.h>
 
 #include "fileops.h"
 #include "qfile.h"
@@ -480,18 +479,17 @@ long long qfile_content_size(const struct qfile_writer *w)
 static int qfile_hash_range(int fd, const unsigned char *head, size_t head_len,
 			    off_t end, unsigned char digest[QFILE_DIGEST_LEN])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	crypto_hash_sha256_state st;
 	unsigned char *buf = NULL;
 	off_t pos = 0;
-	unsigned int dlen = 0;
 	int ret = -1;
 
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (sodium_init() < 0 || crypto_hash_sha256_init(&st) != 0)
 		goto out;
 	if (head_len > 0) {
 		pos = end < (off_t)head_len ? end : (off_t)head_len;
-		if (EVP_DigestUpdate(ctx, head, (size_t)pos) != 1)
-			goto out;
+		(void)crypto_hash_sha256_update(&st, head,
+						(unsigned long long)pos);
 	}
 	if (pos < end)
 		buf = xmalloc(QFILE_BUF_FLUSH);
@@ -507,16 +505,13 @@ static int qfile_hash_range(int fd, const unsigned char *head, size_t head_len,
 				errno = EIO;
 			goto out;
 		}
-		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			goto out;
+		(void)crypto_hash_sha256_update(&st, buf,
+						(unsigned long long)n);
 		pos += n;
 	}
-	if (EVP_DigestFinal_ex(ctx, digest, &dlen) != 1 ||
-	    dlen != QFILE_DIGEST_LEN)
-		goto out;
+	(void)crypto_hash_sha256_final(&st, digest);
 	ret = 0;
 out:
-	EVP_MD_CTX_free(ctx);
 	free(buf);
 	return ret;
 }
@@ -1020,7 +1015,7 @@ int qfile_read(int fd, struct qfile_msg *msg, const char **error_r)
 		*error_r = "read error";
 		goto bad;
 	}
-	if (CRYPTO_memcmp(want, got, sizeof(want)) != 0) {
+	if (sodium_memcmp(want, got, sizeof(want)) != 0) {
 		*error_r = "checksum mismatch";
 		goto bad;
 	}

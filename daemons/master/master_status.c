@@ -17,7 +17,9 @@
  *	idle process, is below maxproc, is not throttled and master is not
  *	stopping (as Postfix's master does): a waiting connection then
  *	means nobody can take it, and starts exactly one process, which
- *	counts as idle until it reports busy.
+ *	counts as idle until it reports busy. Before it starts one, master
+ *	reads the status pipe: a process that finished its client a moment
+ *	ago may have said so, and then takes the waiting client itself.
  * DIAGNOSTICS
  *	A failing read of a status pipe is a warning.
  * SEE ALSO
@@ -104,10 +106,15 @@ static void master_listen_cb(struct ev_loop *loop, int fd, int events,
 {
 	struct master_service *svc = ctx;
 
-	(void)loop;
 	(void)fd;
 	(void)events;
-	master_spawn(svc->master, svc);
+	/* A process that has just finished its client may have said so
+	 * already: its record waits in the status pipe, and the client is
+	 * its next one. Read the pipe first; start a process only when
+	 * nobody is idle even then. */
+	master_status_cb(loop, svc->status_fd, EV_READ, svc);
+	if (svc->avail == 0)
+		master_spawn(svc->master, svc);
 	master_listen_update(svc->master, svc);
 }
 
