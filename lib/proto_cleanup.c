@@ -222,7 +222,7 @@ static enum cleanup_stat cleanup_read_reply(struct cleanup_clnt *c,
 	return res->status;
 }
 
-/* cleanup_clnt_open - connect, check the hello, open a message */
+/* cleanup_clnt_open - connect, open a message, check the hello */
 struct cleanup_clnt *cleanup_clnt_open(const char *path, const char *protocol,
 				       int timeout_ms,
 				       const struct cleanup_open_info *info,
@@ -247,14 +247,9 @@ struct cleanup_clnt *cleanup_clnt_open(const char *path, const char *protocol,
 	c->in = strbuf_alloc(1024);
 	c->chunk = strbuf_alloc(CLEANUP_CHUNK_MAX);
 	c->msg = attr_msg_alloc();
-	if (attr_expect_hello(fd, c->in, protocol, CLEANUP_PROTO_VERSION,
-			      timeout_ms, &error) < 0) {
-		cleanup_result_set(res, CLEANUP_STAT_RETRY, "4.3.0", "");
-		(void)snprintf(res->reason, sizeof(res->reason),
-			       "%s: protocol error: %s", path, error);
-		cleanup_clnt_free(&c);
-		return NULL;
-	}
+	/* The open request goes out before the hello is read: both
+	 * answers then come back in one wait, not two. Nothing is trusted
+	 * before the hello has been checked. */
 	attr_put_str(c->out, ATTR_REQUEST, CLEANUP_REQ_OPEN);
 	if (info != NULL && strcmp(protocol, CLEANUP_PROTOCOL) == 0) {
 		attr_put_str(c->out, "origin", info->origin);
@@ -276,6 +271,14 @@ struct cleanup_clnt *cleanup_clnt_open(const char *path, const char *protocol,
 	if (cleanup_flush(c) < 0) {
 		cleanup_result_set(res, CLEANUP_STAT_RETRY, "4.3.0",
 				   "lost connection to cleanup");
+		cleanup_clnt_free(&c);
+		return NULL;
+	}
+	if (attr_expect_hello(fd, c->in, protocol, CLEANUP_PROTO_VERSION,
+			      timeout_ms, &error) < 0) {
+		cleanup_result_set(res, CLEANUP_STAT_RETRY, "4.3.0", "");
+		(void)snprintf(res->reason, sizeof(res->reason),
+			       "%s: protocol error: %s", path, error);
 		cleanup_clnt_free(&c);
 		return NULL;
 	}

@@ -138,9 +138,10 @@ struct cleanup_clnt;
 
 /*
  * cleanup_clnt_open - connect to path (private/cleanup, or
- * public/submit with SUBMIT_PROTOCOL), check the hello, send `open`
- * (with info's attributes for CLEANUP_PROTOCOL; info may be NULL for
- * SUBMIT_PROTOCOL) and read the reply. Every read and write has the
+ * public/submit with SUBMIT_PROTOCOL), send `open` (with info's
+ * attributes for CLEANUP_PROTOCOL; info may be NULL for
+ * SUBMIT_PROTOCOL), then check the hello and read the reply: one wait
+ * for both. Every read and write has the
  * deadline timeout_ms. On failure returns NULL and fills res (RETRY, or
  * FAIL/RETRY as the server said).
  */
