@@ -7,15 +7,20 @@ domain bench.example and MAILBOXES mailboxes (bench0 ... straight into
 the database, as `make bench-lookups` does: `postern mailbox add` would
 hash a password for each), and sends one message to each mailbox as a
 warm-up (it makes the Maildirs and starts the daemons; not measured).
-Before each row it sends WARM messages per client at the row's size and
-concurrency (not measured either), so that master has started the
-processes that concurrency needs and the row measures a server in its
-steady state, not the start of some fifty processes.
+Before each row it sends rounds of WARM messages per client at the
+row's size and concurrency (not measured either) until a round starts
+no more smtpd and cleanup processes than the one before (at most
+WARM_ROUNDS_MAX rounds), so that master has started the processes that
+concurrency needs and the row measures a server in its steady state,
+not the start of some fifty processes (master starts one only when a
+client waits and none is idle, so at 50 clients the pool grows by some
+ten processes per 500 messages).
 
-Then it measures the file system's durability bound with
+Then it runs one row per message size and concurrency, and last
+measures the file system's durability bound with
 build/tests/bench-fsyncbench (8 writers, each: write 4 KiB, fsync,
-rename, fsync the directory) in the instance's directory, and runs one
-row per message size and concurrency: build/tests/bench-load sends
+rename, fsync the directory) in the instance's directory. In a row,
+build/tests/bench-load sends
 MESSAGES messages from CLIENTS threads while
 build/tests/bench-maildirwatch reports, through inotify, when each
 file appears in a new/ directory. A row ends when every accepted
@@ -223,6 +228,33 @@ def delivered(seen, tag):
 
 # ---- one row ------------------------------------------------------------
 
+WARM_ROUNDS_MAX = 8
+
+
+def pool_size(inst):
+    """smtpd and cleanup processes of the instance."""
+    table = proc_table()
+    count = 0
+    for pid in tree(table, inst.master_pid()):
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                count += f.read().strip() in ("smtpd", "cleanup")
+        except OSError:
+            pass
+    return count
+
+
+def warm_pool(args, inst, size, clients):
+    """Warm-up rounds until the process pool stops growing."""
+    before = pool_size(inst)
+    for i in range(WARM_ROUNDS_MAX):
+        run_row(args, inst, "w%dx%dr%d" % (size, clients, i), size, clients,
+                args.warm_per_client * clients)
+        after = pool_size(inst)
+        if after <= before:
+            return
+        before = after
+
 def run_row(args, inst, tag, size, clients, nmsg, timeout=600):
     """Send nmsg messages; return the row's figures as a dict."""
     master = inst.master_pid()
@@ -360,8 +392,9 @@ def main():
     ap.add_argument("--pipelining", action="store_true")
     ap.add_argument("--fsync-seconds", type=int, default=5)
     ap.add_argument("--warm-per-client", type=int, default=10,
-                    help="messages per client sent at the row's size and "
-                    "concurrency before the row (not measured); 0: none")
+                    help="messages per client in each warm-up round at the "
+                    "row's size and concurrency (not measured); rounds "
+                    "go on until the process pool stops growing; 0: none")
     ap.add_argument("--keep", action="store_true",
                     help="keep the instance directory afterwards")
     args = ap.parse_args()
@@ -385,8 +418,7 @@ def main():
             for c in clients:
                 tag = "r%dx%d" % (s, c)
                 if args.warm_per_client > 0:
-                    run_row(args, inst, "w%dx%d" % (s, c), s, c,
-                            args.warm_per_client * c)
+                    warm_pool(args, inst, s, c)
                 rows.append(run_row(args, inst, tag, s, c, args.messages))
                 print("  %s: %d/%d delivered" % (tag, rows[-1]["delivered"],
                                                  args.messages),
