@@ -91,8 +91,9 @@ int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
  * the same table and key, as proxyd would have answered it a moment
  * earlier. A caller prefetches what its next lookups will most likely
  * ask, and calls lookup_prefetch_drop() when it has decided, so that a
- * kept answer never reaches a later, unrelated question. A failed prefetch leaves nothing: the lookups
- * then ask proxyd themselves (and see the failure).
+ * kept answer never reaches a later, unrelated question. A failed
+ * prefetch leaves nothing: the lookups then ask proxyd themselves (and
+ * see the failure).
  */
 #define LOOKUP_PREFETCH_MAX 8
 

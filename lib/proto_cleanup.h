@@ -141,9 +141,9 @@ struct cleanup_clnt;
  * public/submit with SUBMIT_PROTOCOL), send `open` (with info's
  * attributes for CLEANUP_PROTOCOL; info may be NULL for
  * SUBMIT_PROTOCOL), then check the hello and read the reply: one wait
- * for both. Every read and write has the
- * deadline timeout_ms. On failure returns NULL and fills res (RETRY, or
- * FAIL/RETRY as the server said).
+ * for both. Every read and write has the deadline timeout_ms. On
+ * failure returns NULL and fills res (RETRY, or FAIL/RETRY as the
+ * server said).
  */
 struct cleanup_clnt *cleanup_clnt_open(const char *path, const char *protocol,
 				       int timeout_ms,
