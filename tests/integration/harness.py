@@ -20,6 +20,7 @@ by run.py --build), else build/ of this checkout. Standard library only.
 """
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -42,8 +43,39 @@ def default_build():
                            os.path.join(TOP, "build"))
 
 
+_ports_given = set()
+
+
+def _ephemeral_low():
+    """The first port of the kernel's range for outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    It is taken below the kernel's ephemeral range: a port from that
+    range (what binding port 0 gives) can become the source port of any
+    outgoing connection before the server under test binds it, which
+    then fails with "Address already in use". Ports already given out
+    by this process are not given again."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(200 if low > 11000 else 0):
+        port = rng.randrange(10000, low)
+        if port in _ports_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
