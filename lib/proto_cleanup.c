@@ -16,6 +16,16 @@
  *	tries to read the server's verdict (a server that refused a request
  *	says why before it closes) and otherwise reports RETRY with the
  *	reason "lost connection to cleanup".
+ *
+ *	A cleanup connection whose message was queued is not closed by
+ *	cleanup_clnt_free(): it is kept (one per process) for the next
+ *	cleanup_clnt_open() to the same socket within CLEANUP_PARK_MS,
+ *	which then sends its `open` there and skips the connect, the
+ *	server's accept and hello, and its busy/idle reports to master.
+ *	cleanup waits 2 seconds for that next `open`; a kept connection
+ *	the server closed meanwhile (idle, max_use, killed) fails before
+ *	any message was started on it, and the client then connects
+ *	afresh, so reuse never changes what a caller sees.
  * DIAGNOSTICS
  *	Nothing is logged here; results carry a reason.
  * SEE ALSO
@@ -27,12 +37,14 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "event.h"
 #include "ipc.h"
 #include "proto_cleanup.h"
 #include "strbuf.h"
 #include "xalloc.h"
 
 #define CLEANUP_OUT_FLUSH (128 * 1024)
+#define CLEANUP_PARK_MS 1000 /* the server waits 2000 */
 
 #define SPEC_STR(st, field, req)                                          \
 	{                                                                 \
@@ -105,10 +117,19 @@ struct cleanup_clnt {
 	struct strbuf *in;
 	struct strbuf *chunk;
 	struct attr_msg *msg;
+	char *path;
 	char queue_id[QID_SIZE];
+	bool reusable; /* CLEANUP_PROTOCOL: the server takes more messages */
 	bool failed;
 	bool ended;
+	bool queued; /* the end verdict was ok */
 };
+
+/* The finished connection kept for the next message, or NULL. */
+static struct cleanup_clnt *cleanup_parked;
+static int64_t cleanup_parked_at;
+
+static void cleanup_clnt_close(struct cleanup_clnt *c);
 
 /* cleanup_put_reply - encode a reply; NULL fields are left out */
 void cleanup_put_reply(struct strbuf *out, const char *status,
@@ -179,15 +200,20 @@ static int cleanup_maybe_flush(struct cleanup_clnt *c)
 	return c->out->len >= CLEANUP_OUT_FLUSH ? cleanup_flush(c) : 0;
 }
 
-/* cleanup_read_reply - read and interpret one reply */
+/* cleanup_read_reply - read and interpret one reply; *lost_r (when
+ * not NULL) tells whether the connection failed */
 static enum cleanup_stat cleanup_read_reply(struct cleanup_clnt *c,
 					    struct cleanup_result *res,
-					    int timeout_ms)
+					    int timeout_ms, bool *lost_r)
 {
 	struct cleanup_reply r = {NULL, NULL, NULL, NULL};
 	const char *error = NULL;
 
+	if (lost_r != NULL)
+		*lost_r = false;
 	if (attr_read(c->fd, c->in, c->msg, timeout_ms, &error) < 0) {
+		if (lost_r != NULL)
+			*lost_r = true;
 		cleanup_result_set(res, CLEANUP_STAT_RETRY, "4.3.0",
 				   "lost connection to cleanup");
 		return res->status;
@@ -222,34 +248,10 @@ static enum cleanup_stat cleanup_read_reply(struct cleanup_clnt *c,
 	return res->status;
 }
 
-/* cleanup_clnt_open - connect, open a message, check the hello */
-struct cleanup_clnt *cleanup_clnt_open(const char *path, const char *protocol,
-				       int timeout_ms,
-				       const struct cleanup_open_info *info,
-				       struct cleanup_result *res)
+/* cleanup_put_open - queue the open request */
+static void cleanup_put_open(struct cleanup_clnt *c, const char *protocol,
+			     const struct cleanup_open_info *info)
 {
-	struct cleanup_clnt *c;
-	const char *error = NULL;
-	int fd;
-
-	fd = ipc_connect_unix(path, timeout_ms);
-	if (fd < 0) {
-		cleanup_result_set(res, CLEANUP_STAT_RETRY, "4.3.0",
-				   "cannot connect to the mail system");
-		(void)snprintf(res->reason, sizeof(res->reason),
-			       "connect %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	c = xcalloc(1, sizeof(*c));
-	c->fd = fd;
-	c->timeout_ms = timeout_ms;
-	c->out = strbuf_alloc(CLEANUP_OUT_FLUSH + CLEANUP_CHUNK_MAX + 1024);
-	c->in = strbuf_alloc(1024);
-	c->chunk = strbuf_alloc(CLEANUP_CHUNK_MAX);
-	c->msg = attr_msg_alloc();
-	/* The open request goes out before the hello is read: both
-	 * answers then come back in one wait, not two. Nothing is trusted
-	 * before the hello has been checked. */
 	attr_put_str(c->out, ATTR_REQUEST, CLEANUP_REQ_OPEN);
 	if (info != NULL && strcmp(protocol, CLEANUP_PROTOCOL) == 0) {
 		attr_put_str(c->out, "origin", info->origin);
@@ -268,10 +270,91 @@ struct cleanup_clnt *cleanup_clnt_open(const char *path, const char *protocol,
 			attr_put_int(c->out, "submit_uid", info->submit_uid);
 	}
 	attr_put_end(c->out);
+}
+
+/* cleanup_unpark - the kept connection to path, if still fresh */
+static struct cleanup_clnt *cleanup_unpark(const char *path, int timeout_ms)
+{
+	struct cleanup_clnt *c = cleanup_parked;
+
+	if (c == NULL)
+		return NULL;
+	cleanup_parked = NULL;
+	if (strcmp(c->path, path) != 0 ||
+	    ev_now_ms() - cleanup_parked_at > CLEANUP_PARK_MS) {
+		cleanup_clnt_close(c);
+		return NULL;
+	}
+	c->timeout_ms = timeout_ms;
+	c->failed = c->ended = c->queued = false;
+	c->queue_id[0] = '\0';
+	strbuf_reset(c->out);
+	strbuf_reset(c->in);
+	strbuf_reset(c->chunk);
+	return c;
+}
+
+/* cleanup_reopen - open the next message on a kept connection: the
+ * connection, or NULL with res filled; *lost_r: it was dead */
+static struct cleanup_clnt *cleanup_reopen(struct cleanup_clnt *c,
+					   const struct cleanup_open_info *info,
+					   struct cleanup_result *res,
+					   bool *lost_r)
+{
+	cleanup_put_open(c, CLEANUP_PROTOCOL, info);
+	*lost_r = cleanup_flush(c) < 0;
+	if (*lost_r || cleanup_read_reply(c, res, c->timeout_ms, lost_r) !=
+			   CLEANUP_STAT_OK) {
+		cleanup_clnt_close(c);
+		return NULL;
+	}
+	memcpy(c->queue_id, res->queue_id, QID_SIZE);
+	return c;
+}
+
+/* cleanup_clnt_open - open a message: on the kept connection, or on a
+ * new one (connect, send open, check the hello) */
+struct cleanup_clnt *cleanup_clnt_open(const char *path, const char *protocol,
+				       int timeout_ms,
+				       const struct cleanup_open_info *info,
+				       struct cleanup_result *res)
+{
+	struct cleanup_clnt *c;
+	const char *error = NULL;
+	bool lost;
+	int fd;
+
+	if (strcmp(protocol, CLEANUP_PROTOCOL) == 0 &&
+	    (c = cleanup_unpark(path, timeout_ms)) != NULL) {
+		if ((c = cleanup_reopen(c, info, res, &lost)) != NULL || !lost)
+			return c;
+		/* The server closed the kept connection: start afresh. */
+	}
+	fd = ipc_connect_unix(path, timeout_ms);
+	if (fd < 0) {
+		cleanup_result_set(res, CLEANUP_STAT_RETRY, "4.3.0",
+				   "cannot connect to the mail system");
+		(void)snprintf(res->reason, sizeof(res->reason),
+			       "connect %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->timeout_ms = timeout_ms;
+	c->path = xstrdup(path);
+	c->reusable = strcmp(protocol, CLEANUP_PROTOCOL) == 0;
+	c->out = strbuf_alloc(CLEANUP_OUT_FLUSH + CLEANUP_CHUNK_MAX + 1024);
+	c->in = strbuf_alloc(1024);
+	c->chunk = strbuf_alloc(CLEANUP_CHUNK_MAX);
+	c->msg = attr_msg_alloc();
+	/* The open request goes out before the hello is read: both
+	 * answers then come back in one wait, not two. Nothing is trusted
+	 * before the hello has been checked. */
+	cleanup_put_open(c, protocol, info);
 	if (cleanup_flush(c) < 0) {
 		cleanup_result_set(res, CLEANUP_STAT_RETRY, "4.3.0",
 				   "lost connection to cleanup");
-		cleanup_clnt_free(&c);
+		cleanup_clnt_close(c);
 		return NULL;
 	}
 	if (attr_expect_hello(fd, c->in, protocol, CLEANUP_PROTO_VERSION,
@@ -279,11 +362,11 @@ struct cleanup_clnt *cleanup_clnt_open(const char *path, const char *protocol,
 		cleanup_result_set(res, CLEANUP_STAT_RETRY, "4.3.0", "");
 		(void)snprintf(res->reason, sizeof(res->reason),
 			       "%s: protocol error: %s", path, error);
-		cleanup_clnt_free(&c);
+		cleanup_clnt_close(c);
 		return NULL;
 	}
-	if (cleanup_read_reply(c, res, timeout_ms) != CLEANUP_STAT_OK) {
-		cleanup_clnt_free(&c);
+	if (cleanup_read_reply(c, res, timeout_ms, NULL) != CLEANUP_STAT_OK) {
+		cleanup_clnt_close(c);
 		return NULL;
 	}
 	memcpy(c->queue_id, res->queue_id, QID_SIZE);
@@ -376,22 +459,39 @@ enum cleanup_stat cleanup_clnt_end(struct cleanup_clnt *clnt,
 	attr_put_end(clnt->out);
 	/* Even when a write failed, the server may have said why. */
 	if (cleanup_flush(clnt) < 0)
-		return cleanup_read_reply(clnt, res, 1000);
-	return cleanup_read_reply(clnt, res, clnt->timeout_ms);
+		return cleanup_read_reply(clnt, res, 1000, NULL);
+	clnt->queued = cleanup_read_reply(clnt, res, clnt->timeout_ms, NULL) ==
+		       CLEANUP_STAT_OK;
+	return res->status;
 }
 
-/* cleanup_clnt_free - disconnect (abandoning an unfinished message) */
+/* cleanup_clnt_close - disconnect and free */
+static void cleanup_clnt_close(struct cleanup_clnt *c)
+{
+	(void)close(c->fd);
+	free(c->path);
+	strbuf_free(&c->out);
+	strbuf_free(&c->in);
+	strbuf_free(&c->chunk);
+	attr_msg_free(&c->msg);
+	free(c);
+}
+
+/* cleanup_clnt_free - keep a connection whose message was queued for
+ * the next one; disconnect any other (abandoning an unfinished message) */
 void cleanup_clnt_free(struct cleanup_clnt **clntp)
 {
 	struct cleanup_clnt *c = *clntp;
 
 	if (c == NULL)
 		return;
-	(void)close(c->fd);
-	strbuf_free(&c->out);
-	strbuf_free(&c->in);
-	strbuf_free(&c->chunk);
-	attr_msg_free(&c->msg);
-	free(c);
 	*clntp = NULL;
+	if (!c->reusable || !c->queued || c->failed) {
+		cleanup_clnt_close(c);
+		return;
+	}
+	if (cleanup_parked != NULL)
+		cleanup_clnt_close(cleanup_parked);
+	cleanup_parked = c;
+	cleanup_parked_at = ev_now_ms();
 }

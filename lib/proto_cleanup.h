@@ -2,8 +2,9 @@
  * NAME
  *	proto_cleanup.h - the cleanup protocol: specs and a blocking client
  * DESCRIPTION
- *	docs/ipc.md ("cleanup") is the contract. One conversation enqueues
- *	one message:
+ *	docs/ipc.md ("cleanup") is the contract. A conversation enqueues
+ *	one message at a time (after `end`, the client may send its next
+ *	`open` on the same connection; cleanup_serve.c):
  *
  *	  server hello   protocol=cleanup version=1
  *	  open           origin, client attributes   -> status=ok queue_id=ID
@@ -160,8 +161,11 @@ int cleanup_clnt_data(struct cleanup_clnt *clnt, const void *data, size_t len);
  * and returns its status. */
 enum cleanup_stat cleanup_clnt_end(struct cleanup_clnt *clnt,
 				   struct cleanup_result *res);
-/* cleanup_clnt_free - disconnect; before `end` this abandons the
- * message (nothing stays in the queue). */
+/* cleanup_clnt_free - done with the message: before `end` this
+ * disconnects and abandons it (nothing stays in the queue); after an ok
+ * verdict on private/cleanup the connection is kept for the process's
+ * next cleanup_clnt_open() to the same socket (within a second), any
+ * other is closed. */
 void cleanup_clnt_free(struct cleanup_clnt **clntp);
 
 #endif

@@ -22,6 +22,13 @@
  *	            request=wakeup to private/qmgr, on a connection the
  *	            process keeps for its next messages.
  *
+ *	After a verdict the client may open its next message on the same
+ *	connection (lib/proto_cleanup.c keeps a finished connection for
+ *	the process's next message). The connection ends when the client
+ *	closes it, when no open arrives within CLEANUP_REUSE_IDLE_MS, or
+ *	after CLEANUP_REUSE_MAX messages, so a process serves at most
+ *	max_use connections of at most CLEANUP_REUSE_MAX messages each.
+ *
  *	Requests out of order, unknown requests or malformed attributes get
  *	status=bad and the connection is closed; a client that goes away
  *	before `end` abandons the message and its temporary file is
@@ -61,6 +68,11 @@ enum cleanup_stage {
 	STAGE_ENVELOPE, /* rcpt and data */
 };
 
+/* How long a connection whose message is done waits for the next open,
+ * and how many messages one connection may carry. */
+#define CLEANUP_REUSE_IDLE_MS 2000
+#define CLEANUP_REUSE_MAX 100
+
 struct cleanup_state {
 	struct server *srv;
 	struct cleanup_ctx *ctx;
@@ -74,6 +86,7 @@ struct cleanup_state {
 	bool content_started;
 	struct cleanup_content cc;
 	struct strbuf *out;
+	unsigned long messages; /* verdicts given on this connection */
 };
 
 /* cleanup_field_ok - a client value fit for the queue file and logs */
@@ -383,27 +396,28 @@ static void cleanup_wakeup_qmgr(struct cleanup_state *st)
 	}
 }
 
-/* cleanup_reject - refuse the message for good */
-static void cleanup_reject(struct cleanup_state *st, const char *dsn,
+/* cleanup_reject - refuse the message for good; false if the client is gone */
+static bool cleanup_reject(struct cleanup_state *st, const char *dsn,
 			   const char *reason)
 {
 	log_info("%s: reject: %s; from=<%s>, dsn=%s", st->queue_id,
 		 log_esc(reason), log_esc(st->sender), dsn);
 	qfile_writer_free(&st->w); /* gone before the client hears */
-	(void)cleanup_reply(st, "fail", dsn, reason);
+	return cleanup_reply(st, "fail", dsn, reason);
 }
 
-/* cleanup_defer - refuse the message for now */
-static void cleanup_defer(struct cleanup_state *st, const char *dsn,
+/* cleanup_defer - refuse the message for now; false if the client is gone */
+static bool cleanup_defer(struct cleanup_state *st, const char *dsn,
 			  const char *reason)
 {
 	log_warn("%s: message not queued: %s; from=<%s>", st->queue_id,
 		 log_esc(reason), log_esc(st->sender));
-	(void)cleanup_reply(st, "retry", dsn, reason);
+	return cleanup_reply(st, "retry", dsn, reason);
 }
 
-/* cleanup_do_end - the verdict, and the queue file made durable */
-static void cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
+/* cleanup_do_end - the verdict, and the queue file made durable; true
+ * when the client heard it (and may send its next message) */
+static bool cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
 {
 	struct cleanup_end_req req;
 	struct cleanup_rcpt_list final;
@@ -412,6 +426,7 @@ static void cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
 	enum cleanup_expand ex = CLEANUP_EXPAND_OK;
 	char size[32];
 	size_t i;
+	bool heard = false;
 
 	memset(&final, 0, sizeof(final));
 	memset(&req, 0, sizeof(req));
@@ -424,19 +439,20 @@ static void cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
 	(void)cleanup_content_finish(&st->cc);
 	(void)qfile_content_end(st->w);
 	if (cleanup_content_too_big(&st->cc)) {
-		cleanup_reject(st, "5.3.4", "message size exceeds fixed limit");
+		heard = cleanup_reject(st, "5.3.4",
+				       "message size exceeds fixed limit");
 		goto out;
 	}
 	if (cleanup_content_looping(&st->cc)) {
-		cleanup_reject(st, "5.4.6", "too many hops");
+		heard = cleanup_reject(st, "5.4.6", "too many hops");
 		goto out;
 	}
 	if (st->rcpts.n == 0) {
-		cleanup_reject(st, "5.5.1", "no recipients specified");
+		heard = cleanup_reject(st, "5.5.1", "no recipients specified");
 		goto out;
 	}
 	if (st->rcpt_overflow) {
-		cleanup_reject(st, "5.5.3", "too many recipients");
+		heard = cleanup_reject(st, "5.5.3", "too many recipients");
 		goto out;
 	}
 	for (i = 0; i < st->rcpts.n && ex == CLEANUP_EXPAND_OK; i++) {
@@ -452,11 +468,11 @@ static void cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
 				    st->queue_id, why, &dsn);
 	}
 	if (ex == CLEANUP_EXPAND_RETRY) {
-		cleanup_defer(st, dsn, strbuf_str(why));
+		heard = cleanup_defer(st, dsn, strbuf_str(why));
 		goto out;
 	}
 	if (ex == CLEANUP_EXPAND_FAIL) {
-		cleanup_reject(st, dsn, strbuf_str(why));
+		heard = cleanup_reject(st, dsn, strbuf_str(why));
 		goto out;
 	}
 	for (i = 0; i < final.n; i++)
@@ -470,14 +486,16 @@ static void cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
 	if (qfile_writer_finish(st->w, why) < 0) {
 		log_warn("%s: queue file: %s", st->queue_id, strbuf_str(why));
 		if (qfile_writer_no_space(st->w))
-			cleanup_defer(st, "4.3.1",
-				      "insufficient system storage");
+			heard = cleanup_defer(st, "4.3.1",
+					      "insufficient system storage");
 		else
-			cleanup_defer(st, "4.3.0", "queue file write error");
+			heard = cleanup_defer(st, "4.3.0",
+					      "queue file write error");
 		goto out;
 	}
 	log_info("%s: message-id=%s", st->queue_id, log_esc(st->cc.message_id));
-	if (cleanup_reply(st, "ok", NULL, NULL))
+	heard = cleanup_reply(st, "ok", NULL, NULL);
+	if (heard)
 		cleanup_wakeup_qmgr(st);
 	else
 		log_warn("%s: client went away before the reply (the message "
@@ -486,6 +504,28 @@ static void cleanup_do_end(struct cleanup_state *st, const struct attr_msg *msg)
 out:
 	cleanup_rcpt_list_release(&final);
 	strbuf_free(&why);
+	return heard;
+}
+
+/* cleanup_clear - forget the message of the conversation */
+static void cleanup_clear(struct cleanup_state *st)
+{
+	qfile_writer_free(&st->w);
+	if (st->content_started)
+		cleanup_content_release(&st->cc);
+	st->content_started = false;
+	cleanup_rcpt_list_release(&st->rcpts);
+	xfree(&st->sender);
+	st->rcpt_overflow = false;
+	st->queue_id[0] = '\0';
+	st->stage = STAGE_NEW;
+}
+
+/* cleanup_next_message - after a verdict: may another open follow */
+static bool cleanup_next_message(struct cleanup_state *st)
+{
+	cleanup_clear(st);
+	return ++st->messages < CLEANUP_REUSE_MAX;
 }
 
 /* cleanup_dispatch - one request; false ends the conversation */
@@ -510,15 +550,13 @@ static bool cleanup_dispatch(struct cleanup_state *st,
 	    st->stage == STAGE_ENVELOPE)
 		return cleanup_do_data(st, msg);
 	if (strcmp(request, CLEANUP_REQ_END) == 0 &&
-	    st->stage == STAGE_ENVELOPE) {
-		cleanup_do_end(st, msg);
-		return false;
-	}
+	    st->stage == STAGE_ENVELOPE)
+		return cleanup_do_end(st, msg) && cleanup_next_message(st);
 	cleanup_bad(st, "unexpected request");
 	return false;
 }
 
-/* cleanup_serve - serve one client: at most one message */
+/* cleanup_serve - serve one client: its messages, one at a time */
 void cleanup_serve(struct server *srv, int fd)
 {
 	struct cleanup_state st;
@@ -534,12 +572,18 @@ void cleanup_serve(struct server *srv, int fd)
 	if (attr_send_hello(fd, CLEANUP_PROTOCOL, CLEANUP_PROTO_VERSION) < 0)
 		goto out;
 	for (;;) {
-		if (attr_read(fd, in, msg, st.ctx->timeout_ms, &error) < 0) {
+		bool between = st.stage == STAGE_NEW && st.messages > 0;
+
+		if (attr_read(fd, in, msg,
+			      between ? CLEANUP_REUSE_IDLE_MS
+				      : st.ctx->timeout_ms,
+			      &error) < 0) {
 			if (st.stage != STAGE_NEW)
 				log_info("%s: %s before the end of the "
 					 "message; nothing queued",
 					 st.queue_id, error);
-			else if (strcmp(error, "connection closed") != 0)
+			else if (!between &&
+				 strcmp(error, "connection closed") != 0)
 				log_warn("client: %s", error);
 			break;
 		}
@@ -547,11 +591,7 @@ void cleanup_serve(struct server *srv, int fd)
 			break;
 	}
 out:
-	qfile_writer_free(&st.w);
-	if (st.content_started)
-		cleanup_content_release(&st.cc);
-	cleanup_rcpt_list_release(&st.rcpts);
-	free(st.sender);
+	cleanup_clear(&st);
 	strbuf_free(&st.out);
 	strbuf_free(&in);
 	attr_msg_free(&msg);

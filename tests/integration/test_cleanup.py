@@ -207,6 +207,32 @@ class CleanupTest(CleanupCase):
         self.assertEqual(reply["status"], "ok", reply)
         self.assertEqual(len(self.queued()), 1)
 
+    def test_messages_one_after_another_on_one_connection(self):
+        c = self.connect()
+        ids = []
+        for i in range(3):
+            ids.append(self.open(c))
+            c.send(("request", "envelope"), ("sender", "a@example.com"))
+            if i != 1:  # message 1 has no recipient: refused
+                c.send(("request", "rcpt"), ("address", "b%d@example.com" % i))
+            c.send(("request", "data"), ("chunk", "Subject: %d\n\nx\n" % i))
+            c.send(("request", "end"))
+            reply = c.read()
+            if i == 1:
+                self.assertEqual((reply["status"], reply["dsn"]),
+                                 ("fail", "5.5.1"))
+            else:
+                self.assertEqual(reply, {"status": "ok",
+                                         "queue_id": ids[-1]})
+        self.assertEqual(len(set(ids)), 3)
+        self.assertEqual(sorted(m["recipients"][0]["address"]
+                                for m in self.queued()),
+                         ["b0@example.com", "b2@example.com"])
+        # cleanup waits 2 s for a next open, then closes (no warning).
+        with self.assertRaises(EOFError):
+            c.read()
+        self.assertNotIn("warning: client", self.inst.log())
+
     def test_malformed_requests_are_refused(self):
         cases = [
             [("request", "open"), ("origin", "evil")],

@@ -719,3 +719,95 @@ class SmtpdTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CleanupConnectionTest(unittest.TestCase):
+    """smtpd keeps its cleanup connection for its next message.
+
+    One smtpd process (maxproc 1) and cleanup processes that each serve
+    one connection (max_use=1): messages that reach the same cleanup
+    process came over one connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = inst = Instance(embedded_db=True, smtp=False)
+        try:
+            cls.port = free_port()
+            inst.remove_service("cleanup", "unix")
+            inst.add_service_line("cleanup unix private/cleanup postern n "
+                                  "- cleanup -o max_use=1")
+            inst.add_service_line("smtp inet 127.0.0.1:%d postern n 1 "
+                                  "smtpd" % cls.port)
+            inst.start()
+            inst.postern("domain", "add", DOMAIN)
+            inst.postern("mailbox", "add", USER, "--password-stdin",
+                         input="secret\n")
+        except Exception:
+            inst.destroy()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.destroy()
+
+    def send(self, marker):
+        """One SMTP session, one message; its queue id."""
+        c = Client(self.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<s@remote.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<%s>" % USER)[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        code, text = c.cmd("Subject: %s\r\n\r\n%s\r\n." % (marker, marker))
+        self.assertEqual(code, 250, text)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        return text.split()[-1]
+
+    def cleanup_pid(self, qid):
+        """The pid of the cleanup process that queued qid."""
+        m = wait_for(lambda: re.search(
+            r"postern/cleanup\[(\d+)\]: %s: message-id=" % qid,
+            self.inst.log()), 30, "cleanup's log line for %s" % qid)
+        return int(m.group(1))
+
+    def delivered(self, marker):
+        local, domain = USER.split("@")
+        new = self.inst.path("mail", domain, local, "new")
+
+        def found():
+            out = []
+            for n in os.listdir(new) if os.path.isdir(new) else ():
+                with open(os.path.join(new, n), "rb") as f:
+                    if marker.encode() in f.read():
+                        out.append(n)
+            return out
+        self.assertEqual(len(wait_for(found, 60, "delivery of " + marker)),
+                         1)
+
+    def test_next_message_uses_the_same_connection(self):
+        first = self.send("reuse-1")
+        second = self.send("reuse-2")
+        self.assertEqual(self.cleanup_pid(first), self.cleanup_pid(second))
+        self.delivered("reuse-1")
+        self.delivered("reuse-2")
+
+    def test_dead_kept_connection_is_replaced(self):
+        first = self.send("killed-1")
+        pid = self.cleanup_pid(first)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 30, "cleanup %d to die" % pid)
+        second = self.send("killed-2")
+        self.assertNotEqual(self.cleanup_pid(second), pid)
+        self.delivered("killed-2")
+        self.assertNotIn("lost connection to cleanup", self.inst.log())
+
+    def test_idle_kept_connection_is_closed(self):
+        first = self.send("idle-1")
+        pid = self.cleanup_pid(first)
+        # cleanup waits 2 s for the next message; with max_use=1 it
+        # then exits.
+        wait_for(lambda: not pid_alive(pid), 30, "cleanup %d to exit" % pid)
+        second = self.send("idle-2")
+        self.assertNotEqual(self.cleanup_pid(second), pid)
+        self.delivered("idle-2")
+        self.assertNotRegex(self.inst.log(), r"cleanup\[%d\]: warning" % pid)
