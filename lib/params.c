@@ -175,6 +175,8 @@ const struct param param_table[] = {
 	"messages in the active queue"),
     INT(default_destination_concurrency_limit, "20", 1, 10000,
 	"parallel deliveries per destination"),
+    INT(virtual_destination_concurrency_limit, "50", 1, 10000,
+	"parallel local deliveries per domain"),
     TIME(smtp_connect_timeout, "30s", 1, 3600, "outbound connect timeout"),
     TIME(smtp_helo_timeout, "300s", 1, 3600, "outbound greeting timeout"),
     TIME(smtp_data_timeout, "600s", 1, 3600, "outbound data timeout"),

@@ -88,6 +88,7 @@ struct config {
 	long long delay_warning_time;
 	long long qmgr_message_active_limit;
 	long long default_destination_concurrency_limit;
+	long long virtual_destination_concurrency_limit;
 	long long smtp_connect_timeout;
 	long long smtp_helo_timeout;
 	long long smtp_data_timeout;

@@ -10,7 +10,8 @@
  *	messages in memory, sends each recipient to its transport
  *	(`virtual` for the virtual mailbox domains, `smtp` for the rest)
  *	with at most default_destination_concurrency_limit deliveries per
- *	destination at a time, records every result in the queue file as
+ *	destination at a time (virtual_destination_concurrency_limit for
+ *	a local domain), records every result in the queue file as
  *	soon as it is known, retries temporary failures with exponential
  *	backoff (minimal_backoff_time .. maximal_backoff_time, deferred/
  *	scanned every queue_run_delay), and returns permanent failures and

@@ -18,7 +18,10 @@
  *	qmgr_route_msg() groups the pending recipients of a message by
  *	destination into jobs of at most DELIVER_RCPT_MAX recipients and
  *	queues them. Destinations are created on first use and carry
- *	their concurrency limit (default_destination_concurrency_limit).
+ *	their concurrency limit: virtual_destination_concurrency_limit
+ *	for local delivery (it only bounds how much of the machine one
+ *	domain may take), default_destination_concurrency_limit for the
+ *	others (it protects the receiving servers).
  * DIAGNOSTICS
  *	A failed lookup logs one warning and defers.
  * SEE ALSO
@@ -105,7 +108,10 @@ struct qmgr_dest *qmgr_dest_get(struct qmgr *q, const char *transport,
 	d = xcalloc(1, sizeof(*d));
 	d->name = name;
 	d->transport = xstrdup(transport);
-	d->limit = (unsigned)q->cfg->default_destination_concurrency_limit;
+	d->limit =
+	    (unsigned)(strcmp(transport, QMGR_TRANSPORT_VIRTUAL) == 0
+			   ? q->cfg->virtual_destination_concurrency_limit
+			   : q->cfg->default_destination_concurrency_limit);
 	d->next = q->dests;
 	q->dests = d;
 	return d;

@@ -359,6 +359,31 @@ class ActiveLimitTest(InstanceTestCase):
         self.assertEqual([n for n, c in seen.items() if c != 1], [])
 
 
+class LocalConcurrencyTest(InstanceTestCase):
+    """virtual_destination_concurrency_limit caps parallel deliveries to
+    one domain: 30 messages wait in the queue while qmgr is off; once
+    it runs, each delivery in flight holds one connection to its own
+    LDA process (qmgr reuses a connection only after its reply), so the
+    LDA processes master had to start are the peak concurrency."""
+
+    def test_local_limit(self):
+        inst = self.instance(embedded_db=True, smtp=True)
+        qmgr_line = [l for l in inst.services_text().splitlines()
+                     if l.split()[:2] == ["qmgr", "unix"]][0]
+        inst.remove_service("qmgr", "unix")
+        users = setup_instance(inst, 10,
+                               virtual_destination_concurrency_limit="3")
+        jobs = [(n, "%s@%s" % (users[n % 10], DOMAIN)) for n in range(30)]
+        acked, _ = send_many(inst, jobs, threads=4)
+        self.assertEqual(inst.pids_of("virtual"), [])
+        inst.add_service_line(qmgr_line)
+        inst.reload()
+        wait_for(lambda: len(delivered_ids(inst, users)) == 30, 120,
+                 "30 deliveries")
+        self.assertEqual(set(delivered_ids(inst, users)), acked)
+        self.assertEqual(len(inst.pids_of("virtual")), 3)
+
+
 class DeliveryFaultTest(InstanceTestCase):
     """Nothing acknowledged is lost when daemons die mid-run."""
 
