@@ -10,8 +10,9 @@
  *	relayhost when it is set, else the domain. A lookup that fails
  *	(retry, deny, bad) defers the recipient: never a guess.
  *
- *	Answers are cached for QMGR_ROUTE_TTL seconds (found and not
- *	found alike), so a burst of mail for one domain asks proxyd once.
+ *	Answers are kept for QMGR_ROUTE_TTL seconds (found and not found
+ *	alike; lib/lookup_cache.c), so a burst of mail for one domain asks
+ *	proxyd once.
  *	The lookup is a blocking call with proxyd_timeout; proxyd answers
  *	from its own cache or one indexed query.
  *
@@ -32,6 +33,7 @@
 #include <ctype.h>
 
 #include "log.h"
+#include "lookup_cache.h"
 #include "lookup_clnt.h"
 #include "params.h"
 #include "strbuf.h"
@@ -40,57 +42,24 @@
 
 #define QMGR_ROUTE_TTL 10      /* seconds an answer is reused */
 #define QMGR_ROUTE_RETRY_TTL 2 /* seconds a failed lookup is reused */
-#define QMGR_ROUTE_CACHE 256
-
-struct qmgr_route_entry {
-	char *domain;
-	int status; /* LOOKUP_OK or LOOKUP_NOKEY */
-	double expires;
-};
-
-static struct qmgr_route_entry qmgr_route_cache[QMGR_ROUTE_CACHE];
-
-/* qmgr_route_hash - bucket of a (lowercase) domain */
-static size_t qmgr_route_hash(const char *s)
-{
-	size_t h = 5381;
-
-	while (*s)
-		h = h * 33 + (unsigned char)*s++;
-	return h % QMGR_ROUTE_CACHE;
-}
 
 /* qmgr_route_lookup - is domain local? LOOKUP_OK, _NOKEY or _RETRY */
 static int qmgr_route_lookup(struct qmgr *q, const char *domain,
 			     const char **error_r)
 {
-	struct qmgr_route_entry *e = &qmgr_route_cache[qmgr_route_hash(domain)];
-	struct strbuf *value;
-	double now = qmgr_now();
-	int r;
-
-	if (e->domain != NULL && strcmp(e->domain, domain) == 0 &&
-	    e->expires > now) {
-		if (e->status == LOOKUP_RETRY)
-			*error_r = "temporary lookup failure (cached)";
-		return e->status;
-	}
-	if (q->lookup == NULL)
-		q->lookup = lookup_clnt_create_cfg(q->cfg, false);
-	value = strbuf_alloc(64);
-	r = lookup_query(q->lookup, LOOKUP_TABLE_DOMAINS, domain, value,
-			 error_r);
-	strbuf_free(&value);
-	if (r != LOOKUP_OK && r != LOOKUP_NOKEY)
-		r = LOOKUP_RETRY;
-	free(e->domain);
-	e->domain = xstrdup(domain);
-	e->status = r;
 	/* A failure is remembered briefly, so that a stalled proxyd costs
 	 * one timeout, not one per message. */
-	e->expires =
-	    now + (r == LOOKUP_RETRY ? QMGR_ROUTE_RETRY_TTL : QMGR_ROUTE_TTL);
-	return r;
+	static struct lookup_cache *cache;
+	int r;
+
+	if (cache == NULL)
+		cache =
+		    lookup_cache_create(QMGR_ROUTE_TTL, QMGR_ROUTE_RETRY_TTL);
+	if (q->lookup == NULL)
+		q->lookup = lookup_clnt_create_cfg(q->cfg, false);
+	r = lookup_cache_query(cache, q->lookup, LOOKUP_TABLE_DOMAINS, domain,
+			       error_r);
+	return r == LOOKUP_OK || r == LOOKUP_NOKEY ? r : LOOKUP_RETRY;
 }
 
 /* qmgr_dest_get - the destination (transport, nexthop), made on demand */

@@ -17,9 +17,11 @@
  *	   for clients in mynetworks and clients that authenticated (SMTP
  *	   AUTH): others get 554 5.7.1 Relay access denied.
  *	A lookup that fails (LOOKUP_RETRY, DENY or BAD) gives 451 4.3.0,
- *	never a 5xx. Keys are sent in lower case. For a local domain the
- *	lookups of step 2 and of the quota check (smtpd_quota.c) are
- *	prefetched in one round trip to proxyd.
+ *	never a 5xx. Keys are sent in lower case. The answer of step 2's
+ *	domain lookup is reused for SMTPD_DOMAIN_TTL seconds
+ *	(lib/lookup_cache.c; failures are not kept), as qmgr does, so a
+ *	local recipient costs one round trip to proxyd: the lookups of
+ *	step 2 and of the quota check (smtpd_quota.c), prefetched together.
  *
  *	smtpd_check_sender() implements smtpd_sender_login_check (Postfix's
  *	reject_authenticated_sender_login_mismatch): an authenticated
@@ -52,6 +54,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "lookup_cache.h"
 #include "lookup_clnt.h"
 #include "params.h"
 #include "strbuf.h"
@@ -160,6 +163,18 @@ struct lookup_clnt *smtpd_lookup_clnt(const struct smtpd_session *s)
 	return clnt;
 }
 
+/* smtpd_lookup_result - OK and NOKEY as they are, any failure logged
+ * and made LOOKUP_RETRY */
+static int smtpd_lookup_result(const char *table, int r, const char *err)
+{
+	if (r != LOOKUP_OK && r != LOOKUP_NOKEY) {
+		log_warn("%s lookup: %s", table,
+			 err != NULL ? err : lookup_status_name(r));
+		return LOOKUP_RETRY;
+	}
+	return r;
+}
+
 /* smtpd_lookup_value - one proxyd query; value filled on LOOKUP_OK */
 static int smtpd_lookup_value(struct smtpd_session *s, const char *table,
 			      const char *key, struct strbuf *value)
@@ -168,12 +183,24 @@ static int smtpd_lookup_value(struct smtpd_session *s, const char *table,
 	int r;
 
 	r = lookup_query(smtpd_lookup_clnt(s), table, key, value, &err);
-	if (r != LOOKUP_OK && r != LOOKUP_NOKEY) {
-		log_warn("%s lookup: %s", table,
-			 err != NULL ? err : lookup_status_name(r));
-		return LOOKUP_RETRY;
-	}
-	return r;
+	return smtpd_lookup_result(table, r, err);
+}
+
+/* Seconds a domain lookup's answer is reused (qmgr: the same). */
+#define SMTPD_DOMAIN_TTL 10
+
+/* smtpd_lookup_domain - is domain local: LOOKUP_OK, _NOKEY or _RETRY */
+static int smtpd_lookup_domain(struct smtpd_session *s, const char *domain)
+{
+	static struct lookup_cache *cache;
+	const char *err = NULL;
+	int r;
+
+	if (cache == NULL)
+		cache = lookup_cache_create(SMTPD_DOMAIN_TTL, 0);
+	r = lookup_cache_query(cache, smtpd_lookup_clnt(s),
+			       LOOKUP_TABLE_DOMAINS, domain, &err);
+	return smtpd_lookup_result(LOOKUP_TABLE_DOMAINS, r, err);
 }
 
 /* smtpd_lookup - one proxyd query whose value does not matter */
@@ -244,8 +271,7 @@ int smtpd_check_rcpt(struct smtpd_session *s, const struct smtpd_addr *rcpt,
 	smtpd_addr_quote(addr, &ext);
 	key = smtpd_lower(addr, rcpt->addr.len);
 	domain = key + rcpt->at + 1;
-	r = rcpt->literal ? LOOKUP_NOKEY
-			  : smtpd_lookup(s, LOOKUP_TABLE_DOMAINS, domain);
+	r = rcpt->literal ? LOOKUP_NOKEY : smtpd_lookup_domain(s, domain);
 	if (r == LOOKUP_OK) {
 		if (rcpt->at == 10 && strncmp(key, "postmaster", 10) == 0) {
 			r = LOOKUP_OK;
