@@ -17,7 +17,8 @@
  *	maildirsize: ",S=" from names, parsing and the recalculation rules,
  *	a recount over new/, cur/ and .Folders (tmp/ ignored), appends, the
  *	shared and exclusive maildirsize locks, and
- *	4 concurrent writers leaving it equal to a full recount.
+ *	4 concurrent writers and a process recalculating meanwhile leaving
+ *	it equal to a full recount.
  *	Every test works in its own mkdtemp directory under /tmp.
  * DIAGNOSTICS
  *	Check's report; exit status 1 when a test fails.
@@ -1029,23 +1030,42 @@ START_TEST(test_quota_recalc)
 
 END_TEST
 
+/* quota_check - the check hook of the concurrency test: the shared
+ * lock the LDA takes (lda_quota_check), held until the commit */
+static enum deliver_status quota_check(void *ctx, int md_fd, long long size,
+				       struct maildir_result *res)
+{
+	(void)ctx;
+	(void)size;
+	(void)res;
+	ck_assert_int_eq(maildir_quota_lock(md_fd, false), 0);
+	return DELIVER_OK;
+}
+
 /* quota_commit - the commit hook of the concurrency test */
 static void quota_commit(void *ctx, int md_fd, const struct maildir_result *res)
 {
 	(void)ctx;
 	ck_assert_int_eq(maildir_quota_append(md_fd, res->size, 1), 0);
+	maildir_quota_unlock(md_fd);
 }
 
-/* test_quota_concurrent - 4 writers keep maildirsize = a recount */
+/*
+ * test_quota_concurrent - 4 writers and a process recalculating all the
+ * while keep maildirsize equal to a recount: no delivery is lost from it
+ * or counted twice (a recalculation between a file's link into new/ and
+ * its maildirsize line would count it twice without the locks)
+ */
 START_TEST(test_quota_concurrent)
 {
 	enum {
 		WRITERS = 4,
-		EACH = 10
+		EACH = 25,
+		RECALCS = 200
 	};
 	struct maildir_quota q, recount;
 	struct maildir_result res;
-	pid_t pids[WRITERS];
+	pid_t pids[WRITERS + 1];
 	int i, status, md;
 
 	maildir_result_init(&res);
@@ -1066,6 +1086,7 @@ START_TEST(test_quota_concurrent)
 							  .recipient = "r@y",
 							  .read = mem_read,
 							  .read_ctx = &src,
+							  .check = quota_check,
 							  .commit =
 							      quota_commit};
 
@@ -1081,17 +1102,89 @@ START_TEST(test_quota_concurrent)
 			_exit(0);
 		}
 	}
-	for (i = 0; i < WRITERS; i++) {
+	pids[WRITERS] = fork();
+	ck_assert_int_ge(pids[WRITERS], 0);
+	if (pids[WRITERS] == 0) {
+		for (i = 0; i < RECALCS; i++) {
+			if (maildir_quota_recalc(md, 0, 0, &q) < 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	for (i = 0; i <= WRITERS; i++) {
 		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
 		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
 	ck_assert_int_eq(maildir_quota_read(md, &q), 0);
 	ck_assert(!q.need_recalc);
-	ck_assert_int_eq(q.lines, 1 + WRITERS * EACH);
 	ck_assert_int_eq(maildir_quota_recalc(md, 0, 0, &recount), 0);
-	ck_assert_int_eq(q.bytes, recount.bytes);
-	ck_assert_int_eq(q.count, recount.count);
 	ck_assert_int_eq(recount.count, 1 + WRITERS * EACH);
+	ck_assert_int_eq(q.count, recount.count);
+	ck_assert_int_eq(q.bytes, recount.bytes);
+	(void)close(md);
+}
+
+END_TEST
+
+/* recalc_in_window - commit hook: a recalculation by another process
+ * while this delivery's file is in new/ but not yet in maildirsize */
+static void recalc_in_window(void *ctx, int md_fd,
+			     const struct maildir_result *res)
+{
+	pid_t *recalc = ctx;
+
+	*recalc = fork();
+	ck_assert_int_ge(*recalc, 0);
+	if (*recalc == 0) {
+		struct maildir_quota q;
+		int fd = open_rel("w");
+
+		_exit(fd >= 0 && maildir_quota_recalc(fd, 0, 0, &q) == 0 ? 0
+									 : 1);
+	}
+	/* Give it the time to finish if nothing holds it back. */
+	(void)usleep(200 * 1000);
+	quota_commit(NULL, md_fd, res);
+}
+
+/*
+ * test_quota_recalc_in_window - a recalculation that starts between a
+ * delivery's link into new/ and its maildirsize line waits for the
+ * line (the shared lock from the check hook), so the message is counted
+ * once. Without the lock it would be counted by the recalculation and
+ * again by the line.
+ */
+START_TEST(test_quota_recalc_in_window)
+{
+	struct maildir_quota q, recount;
+	struct maildir_result res;
+	struct mem_src src = {"second\n", 7, 0, 0};
+	pid_t recalc = -1;
+	struct maildir_msg msg = {.sender = "s@x",
+				  .recipient = "r@y",
+				  .read = mem_read,
+				  .read_ctx = &src,
+				  .check = quota_check,
+				  .commit = recalc_in_window,
+				  .hook_ctx = &recalc};
+	int status, md;
+
+	maildir_result_init(&res);
+	ck_assert_int_eq(deliver("w/", "first\n", 0, &res), DELIVER_OK);
+	maildir_result_release(&res);
+	md = open_rel("w");
+	ck_assert_int_eq(maildir_quota_recalc(md, 0, 0, &q), 0);
+	maildir_result_init(&res);
+	ck_assert_int_eq(maildir_deliver(test_base, "w/", &msg, &res),
+			 DELIVER_OK);
+	maildir_result_release(&res);
+	ck_assert_int_eq(waitpid(recalc, &status, 0), recalc);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(maildir_quota_read(md, &q), 0);
+	ck_assert_int_eq(maildir_quota_recalc(md, 0, 0, &recount), 0);
+	ck_assert_int_eq(recount.count, 2);
+	ck_assert_int_eq(q.count, 2);
+	ck_assert_int_eq(q.bytes, recount.bytes);
 	(void)close(md);
 }
 
@@ -1122,6 +1215,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_quota_overflow);
 	tcase_add_test(tc, test_quota_recalc);
 	tcase_add_test(tc, test_quota_concurrent);
+	tcase_add_test(tc, test_quota_recalc_in_window);
 	suite_add_tcase(s, tc);
 	/* The same safety without openat2 (older kernels). */
 	tc = tcase_create("walk");
