@@ -1131,6 +1131,7 @@ END_TEST
 static void recalc_in_window(void *ctx, int md_fd,
 			     const struct maildir_result *res)
 {
+	const struct timespec pause = {0, 200 * 1000 * 1000};
 	pid_t *recalc = ctx;
 
 	*recalc = fork();
@@ -1143,7 +1144,7 @@ static void recalc_in_window(void *ctx, int md_fd,
 									 : 1);
 	}
 	/* Give it the time to finish if nothing holds it back. */
-	(void)usleep(200 * 1000);
+	(void)nanosleep(&pause, NULL);
 	quota_commit(NULL, md_fd, res);
 }
 
