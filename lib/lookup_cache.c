@@ -96,7 +96,8 @@ int lookup_cache_query(struct lookup_cache *cache, struct lookup_clnt *clnt,
 
 	if (slot->key != NULL && slot->expires > now &&
 	    strcmp(slot->table, table) == 0 && strcmp(slot->key, key) == 0) {
-		if (slot->status != LOOKUP_OK && slot->status != LOOKUP_NOKEY)
+		if (slot->status != LOOKUP_OK && slot->status != LOOKUP_NOKEY &&
+		    error_r != NULL)
 			*error_r = "temporary lookup failure (cached)";
 		return slot->status;
 	}

@@ -17,7 +17,10 @@
  *	remote. For quota at RCPT: mailboxes full@ (bytes), nearly@ (100
  *	bytes left), msgfull@ (messages) and limfail@ (limits lookup
  *	fails) of example.com, the alias fwd@ (to full@) and team@ (to
- *	full@ and user@), and full.example, a domain over its total.
+ *	full@ and user@), and full.example, a domain over its total. The
+ *	mock records every domain it is asked about, which shows the
+ *	domain answers smtpd keeps (lib/lookup_cache.c, linked for real;
+ *	Check's fork mode gives each test a fresh process and cache).
  * DIAGNOSTICS
  *	Check's report; exit status 1 when a test fails.
  */
@@ -118,6 +121,9 @@ void lookup_prefetch_drop(struct lookup_clnt *clnt)
 	(void)clnt;
 }
 
+/* Every key asked of the domains table, each followed by a space. */
+static struct strbuf mock_domain_keys;
+
 /* lookup_query - mock tables */
 int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 		 struct strbuf *value, const char **error_r)
@@ -125,6 +131,8 @@ int lookup_query(struct lookup_clnt *clnt, const char *table, const char *key,
 	size_t i;
 
 	(void)clnt;
+	if (strcmp(table, LOOKUP_TABLE_DOMAINS) == 0)
+		(void)strbuf_printf_append(&mock_domain_keys, "%s ", key);
 	strbuf_reset(value);
 	*error_r = "mock failure";
 	if (strcmp(key, "tempfail.example") == 0 ||
@@ -264,6 +272,7 @@ static void session_setup(void)
 {
 	strbuf_init(&mock_log, 256);
 	strbuf_init(&mock_content, 256);
+	strbuf_init(&mock_domain_keys, 256);
 	mock_end_status = CLEANUP_STAT_OK;
 	mock_open_fails = false;
 	mock_queued = 0;
@@ -274,6 +283,7 @@ static void session_teardown(void)
 {
 	strbuf_release(&mock_log);
 	strbuf_release(&mock_content);
+	strbuf_release(&mock_domain_keys);
 }
 
 /*
@@ -886,6 +896,35 @@ START_TEST(test_cleanup_failures)
 
 END_TEST
 
+/* test_domain_kept - the domain lookup's answer serves later RCPTs
+ * (of any session of the process); a failure is asked again */
+START_TEST(test_domain_kept)
+{
+	static const char script[] =
+	    EHLO MAIL "RCPT TO:<user@example.com>\r\n"
+		      "RCPT TO:<nobody@example.com>\r\n"
+		      "RCPT TO:<x@remote.example>\r\n"
+		      "RCPT TO:<y@remote.example>\r\n"
+		      "RCPT TO:<x@tempfail.example>\r\n"
+		      "RCPT TO:<y@tempfail.example>\r\n";
+	static const char again[] = EHLO MAIL "RCPT TO:<user@example.com>\r\n";
+	struct strbuf codes, full;
+
+	strbuf_init(&codes, 64);
+	strbuf_init(&full, 1024);
+	run_session(script, sizeof(script) - 1, NULL, false, &codes, &full);
+	ck_assert_str_eq(codes.data, "220 250 250 250 550 554 554 451 451");
+	run_session(again, sizeof(again) - 1, NULL, false, &codes, &full);
+	ck_assert_str_eq(codes.data, "220 250 250 250");
+	ck_assert_str_eq(mock_domain_keys.data,
+			 "example.com remote.example tempfail.example "
+			 "tempfail.example ");
+	strbuf_release(&codes);
+	strbuf_release(&full);
+}
+
+END_TEST
+
 /* test_quota - the RCPT quota replies and the decision they rest on */
 START_TEST(test_quota)
 {
@@ -986,6 +1025,7 @@ static Suite *cmd_suite(void)
 	tcase_add_test(tc, test_cleanup_failures);
 	tcase_add_test(tc, test_log_lines);
 	tcase_add_test(tc, test_quota);
+	tcase_add_test(tc, test_domain_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
