@@ -38,6 +38,7 @@ struct proxyd_query {
 	bool needs_domain; /* uses %d: the key must contain '@' */
 	bool needs_local;  /* uses %u or %b: no empty local part */
 	int index;         /* statement number (p<index>) */
+	bool batched;      /* a write: runs in batches (proxyd_db.c) */
 };
 
 struct proxyd_conf {
@@ -50,6 +51,7 @@ struct proxyd_conf {
 	long long negative_cache_ttl; /* seconds, 0 = no negative cache */
 	long long cache_size;         /* most entries */
 	long long query_timeout;      /* milliseconds */
+	long long quota_batch_ms;     /* quota updates gather this long */
 	long long connections;        /* database connections */
 	long long password_workers;   /* verification threads */
 	long long password_queue;     /* most checks waiting */
@@ -95,6 +97,7 @@ typedef void (*proxyd_job_cb)(struct proxyd_job *job, int status,
 void proxyd_db_init(struct ev_loop *loop, const struct proxyd_conf *conf);
 void proxyd_db_submit(const struct proxyd_query *q, char **params,
 		      proxyd_job_cb cb, void *ctx);
+uint64_t proxyd_db_batches_done(bool *running);
 
 /* proxyd_auth.c */
 typedef void (*proxyd_auth_cb)(int status, void *ctx);

@@ -12,6 +12,7 @@
  *	  password_query      the stored hash of %s (AUTH; not a table)
  *	  quota_update_query  add %B bytes and %M messages to %s's usage
  *	  cache_ttl, negative_cache_ttl   seconds (0 disables)
+ *	  quota_batch_ms                 milliseconds (0: no waiting)
  *	  cache_size, query_timeout, connections, password_workers,
  *	  password_queue, default_password_scheme
  *
@@ -213,6 +214,8 @@ static int proxyd_conf_line(const char *name, const char *value, int lineno,
 		num = &conf->negative_cache_ttl, max = 86400, is_time = true;
 	} else if (strcmp(name, "query_timeout") == 0) {
 		num = &conf->query_timeout, min = 1, max = 3600, is_time = true;
+	} else if (strcmp(name, "quota_batch_ms") == 0) {
+		num = &conf->quota_batch_ms, max = 10000;
 	} else if (strcmp(name, "cache_size") == 0) {
 		num = &conf->cache_size, max = 10000000;
 	} else if (strcmp(name, "connections") == 0) {
@@ -243,6 +246,7 @@ static void proxyd_conf_defaults(struct proxyd_conf *conf)
 	conf->negative_cache_ttl = 10;
 	conf->cache_size = 100000;
 	conf->query_timeout = 5000;
+	conf->quota_batch_ms = 10;
 	conf->connections = 2;
 	conf->password_workers = 2;
 	conf->password_queue = 64;
@@ -274,6 +278,7 @@ static int proxyd_conf_finish(struct proxyd_conf_ctx *ctx, const char *path,
 	}
 	conf->quota.name = xstrdup("quota_update");
 	conf->quota.index = (int)conf->ntables + 1;
+	conf->quota.batched = true;
 	if (proxyd_template_compile(
 		&conf->quota,
 		ctx->quota_tmpl ? ctx->quota_tmpl : PROXYD_DEFAULT_QUOTA_QUERY,

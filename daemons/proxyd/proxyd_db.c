@@ -20,6 +20,16 @@
  *	LOOKUP_RETRY; a query still running then also closes its
  *	connection (the server may be hung), which is then made again.
  *
+ *	Writes (a query marked batched: the quota update) are gathered
+ *	for quota_batch_ms after the first one, or until PROXYD_BATCH_MAX
+ *	wait, and then run together on one connection
+ *	in libpq's pipeline mode: one round trip and one transaction
+ *	(the statements before a Sync form one implicit transaction)
+ *	instead of one of each per write. Their answers go out when the
+ *	transaction has ended; if any statement fails, the transaction
+ *	is rolled back and every write of the batch gets LOOKUP_RETRY.
+ *	Lookups are sent in pipeline mode too, each alone.
+ *
  *	Answers: rows -> LOOKUP_OK with the non-NULL fields of all rows
  *	joined by ','; no row (or only NULL/empty fields) -> LOOKUP_NOKEY;
  *	a command (quota update) -> LOOKUP_OK, or LOOKUP_NOKEY when it
@@ -50,6 +60,7 @@
 #define PROXYD_VALUE_MAX 100000 /* longest joined answer */
 #define PROXYD_BACKOFF_MIN 100
 #define PROXYD_BACKOFF_MAX 2000
+#define PROXYD_BATCH_MAX 64
 
 enum proxyd_conn_state {
 	CONN_DOWN,
@@ -66,6 +77,14 @@ struct proxyd_job {
 	void *ctx;
 	uint64_t timer;
 	struct proxyd_conn *conn; /* running on, or NULL while queued */
+	int status;               /* LOOKUP_OK or _NOKEY so far */
+	bool failed;              /* the statement failed */
+};
+
+/* A list of jobs in order. */
+struct proxyd_jobq {
+	struct proxyd_job *head, *tail;
+	size_t count;
 };
 
 struct proxyd_conn {
@@ -74,11 +93,11 @@ struct proxyd_conn {
 	int fd;
 	enum proxyd_conn_state state;
 	bool *prepared;
-	struct proxyd_job *job;
-	bool preparing;
-	bool failed;
-	bool broken; /* SQLSTATE class 08: drop after this job */
-	int status;
+	struct proxyd_jobq jobs;      /* running: one lookup or a batch */
+	struct proxyd_job *reading;   /* whose results are arriving */
+	bool preparing;               /* the statement is being prepared */
+	bool prepare_failed;
+	bool broken; /* SQLSTATE class 08: drop after these jobs */
 	struct strbuf value;
 	struct strbuf error;
 	uint64_t connect_timer;
@@ -90,7 +109,11 @@ static struct {
 	struct proxyd_conn *conns;
 	size_t nconns;
 	size_t nqueries;
-	struct proxyd_job *head, *tail;
+	struct proxyd_jobq queue;  /* waiting for a connection */
+	struct proxyd_jobq gather; /* writes gathering into a batch */
+	uint64_t gather_timer;
+	unsigned batches_running;
+	uint64_t batches_done;
 	long backoff;
 	uint64_t retry_timer;
 	bool retry_pending;
@@ -108,6 +131,46 @@ static void proxyd_db_job_free(struct proxyd_job *job)
 	for (i = 0; i < PROXYD_PARAMS_MAX; i++)
 		free(job->params[i]);
 	free(job);
+}
+
+/* proxyd_jobq_push - append a job */
+static void proxyd_jobq_push(struct proxyd_jobq *jq, struct proxyd_job *job)
+{
+	job->next = NULL;
+	if (jq->tail != NULL)
+		jq->tail->next = job;
+	else
+		jq->head = job;
+	jq->tail = job;
+	jq->count++;
+}
+
+/* proxyd_jobq_remove - take a job out (the head: prev NULL) */
+static void proxyd_jobq_remove(struct proxyd_jobq *jq, struct proxyd_job *prev,
+			       struct proxyd_job *job)
+{
+	if (prev != NULL)
+		prev->next = job->next;
+	else
+		jq->head = job->next;
+	if (jq->tail == job)
+		jq->tail = prev;
+	job->next = NULL;
+	jq->count--;
+}
+
+/* proxyd_jobq_unlink - take job out of jq if it is there */
+static bool proxyd_jobq_unlink(struct proxyd_jobq *jq, struct proxyd_job *job)
+{
+	struct proxyd_job *prev = NULL, *j;
+
+	for (j = jq->head; j != NULL; prev = j, j = j->next) {
+		if (j == job) {
+			proxyd_jobq_remove(jq, prev, j);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* proxyd_db_complete - answer a job and free it */
@@ -132,17 +195,26 @@ static bool proxyd_db_any_up(void)
 	return false;
 }
 
-/* proxyd_db_fail_queue - every queued job: LOOKUP_RETRY */
-static void proxyd_db_fail_queue(void)
+/* proxyd_db_fail_all - every job of jq: LOOKUP_RETRY */
+static void proxyd_db_fail_all(struct proxyd_jobq *jq)
 {
 	struct proxyd_job *job;
 
-	while ((job = db.head) != NULL) {
-		db.head = job->next;
-		if (db.head == NULL)
-			db.tail = NULL;
+	while ((job = jq->head) != NULL) {
+		proxyd_jobq_remove(jq, NULL, job);
+		job->conn = NULL;
 		proxyd_db_complete(job, LOOKUP_RETRY, NULL);
 	}
+}
+
+/* proxyd_db_fail_queue - every waiting job: LOOKUP_RETRY */
+static void proxyd_db_fail_queue(void)
+{
+	if (db.gather_timer != 0)
+		ev_timer_cancel(db.loop, db.gather_timer);
+	db.gather_timer = 0;
+	proxyd_db_fail_all(&db.gather);
+	proxyd_db_fail_all(&db.queue);
 }
 
 /* proxyd_db_trim - a libpq message without its trailing newline */
@@ -161,10 +233,19 @@ static const char *proxyd_db_trim(struct strbuf *sb, const char *msg)
 
 static void proxyd_db_schedule(void);
 
-/* proxyd_db_down - close a connection; its job gets LOOKUP_RETRY */
+/* proxyd_db_batch_end - a connection's jobs are off it (answered or
+ * about to be): a write batch is no longer running */
+static void proxyd_db_batch_end(struct proxyd_conn *c)
+{
+	if (c->jobs.head != NULL && c->jobs.head->q->batched) {
+		db.batches_running--;
+		db.batches_done++;
+	}
+}
+
+/* proxyd_db_down - close a connection; its jobs get LOOKUP_RETRY */
 static void proxyd_db_down(struct proxyd_conn *c, const char *reason)
 {
-	struct proxyd_job *job = c->job;
 
 	if (!db.outage || c->state != CONN_CONNECTING)
 		log_warn("database connection %d: %s", c->id, reason);
@@ -179,11 +260,9 @@ static void proxyd_db_down(struct proxyd_conn *c, const char *reason)
 	PQfinish(c->pg);
 	c->pg = NULL;
 	c->state = CONN_DOWN;
-	c->job = NULL;
-	if (job != NULL) {
-		job->conn = NULL;
-		proxyd_db_complete(job, LOOKUP_RETRY, NULL);
-	}
+	c->reading = NULL;
+	proxyd_db_batch_end(c);
+	proxyd_db_fail_all(&c->jobs);
 	if (!proxyd_db_any_up()) {
 		db.outage = true;
 		proxyd_db_fail_queue();
@@ -314,28 +393,36 @@ static void proxyd_db_flush(struct proxyd_conn *c)
 		  proxyd_db_io, c);
 }
 
-/* proxyd_db_send - the next step of a job: prepare or execute */
+/* proxyd_db_send - the next step: prepare the statement (once per
+ * connection), or send the jobs in one pipeline */
 static void proxyd_db_send(struct proxyd_conn *c)
 {
-	const struct proxyd_query *q = c->job->q;
+	const struct proxyd_query *q = c->jobs.head->q;
+	struct proxyd_job *job;
 	Oid types[PROXYD_PARAMS_MAX];
 	char name[16];
 	int i, ok;
 
 	snprintf(name, sizeof(name), "p%d", q->index);
-	c->failed = false;
-	c->status = LOOKUP_NOKEY;
 	strbuf_reset(&c->value);
 	if (!c->prepared[q->index]) {
 		for (i = 0; i < q->nparams; i++)
 			types[i] = PROXYD_TEXTOID;
 		c->preparing = true;
+		c->prepare_failed = false;
 		ok = PQsendPrepare(c->pg, name, q->sql, q->nparams, types);
 	} else {
 		c->preparing = false;
-		ok = PQsendQueryPrepared(c->pg, name, q->nparams,
-					 (const char *const *)c->job->params,
-					 NULL, NULL, 0);
+		c->reading = c->jobs.head;
+		ok = PQenterPipelineMode(c->pg);
+		for (job = c->jobs.head; ok && job != NULL; job = job->next) {
+			job->status = LOOKUP_NOKEY;
+			job->failed = false;
+			ok = PQsendQueryPrepared(
+			    c->pg, name, q->nparams,
+			    (const char *const *)job->params, NULL, NULL, 0);
+		}
+		ok = ok && PQpipelineSync(c->pg);
 	}
 	if (!ok) {
 		proxyd_db_down(
@@ -345,35 +432,48 @@ static void proxyd_db_send(struct proxyd_conn *c)
 	proxyd_db_flush(c);
 }
 
-/* proxyd_db_take - fold one PGresult into the job's answer */
-static void proxyd_db_take(struct proxyd_conn *c, PGresult *res)
+/* proxyd_db_failed - a statement failed: log the server's message */
+static void proxyd_db_failed(struct proxyd_conn *c, PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (state != NULL && strncmp(state, "08", 2) == 0)
+		c->broken = true;
+	/* The server's message may quote the key: escaped. */
+	log_warn("table %s: %s failed: %s", c->jobs.head->q->name,
+		 c->preparing ? "prepare" : "query",
+		 log_esc(proxyd_db_trim(&c->error, PQresultErrorMessage(res))));
+}
+
+/* proxyd_db_take - fold one PGresult into the answer of job */
+static void proxyd_db_take(struct proxyd_conn *c, struct proxyd_job *job,
+			   PGresult *res)
 {
 	ExecStatusType st = PQresultStatus(res);
-	const char *state;
 	int rows, cols, r, k;
 
+	if (st == PGRES_PIPELINE_ABORTED) {
+		job->failed = true;
+		return;
+	}
 	if (st == PGRES_COMMAND_OK) {
 		const char *n = PQcmdTuples(res);
 
-		if (!c->preparing)
-			c->status = (*n == '\0' || strcmp(n, "0") != 0)
-					? LOOKUP_OK
-					: LOOKUP_NOKEY;
+		job->status = (*n == '\0' || strcmp(n, "0") != 0)
+				  ? LOOKUP_OK
+				  : LOOKUP_NOKEY;
 		return;
 	}
 	if (st != PGRES_TUPLES_OK) {
-		c->failed = true;
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (state != NULL && strncmp(state, "08", 2) == 0)
-			c->broken = true;
-		/* The server's message may quote the key: escaped. */
-		log_warn("table %s: %s failed: %s", c->job->q->name,
-			 c->preparing ? "prepare" : "query",
-			 log_esc(proxyd_db_trim(&c->error,
-						PQresultErrorMessage(res))));
+		job->failed = true;
+		proxyd_db_failed(c, res);
 		return;
 	}
 	rows = PQntuples(res);
+	if (job->q->batched) { /* a write with RETURNING: no value */
+		job->status = rows > 0 ? LOOKUP_OK : LOOKUP_NOKEY;
+		return;
+	}
 	cols = PQnfields(res);
 	for (r = 0; r < rows; r++) {
 		for (k = 0; k < cols; k++) {
@@ -387,36 +487,74 @@ static void proxyd_db_take(struct proxyd_conn *c, PGresult *res)
 		}
 	}
 	if (c->value.len > PROXYD_VALUE_MAX) {
-		log_warn("table %s: answer longer than %d bytes",
-			 c->job->q->name, PROXYD_VALUE_MAX);
-		c->failed = true;
+		log_warn("table %s: answer longer than %d bytes", job->q->name,
+			 PROXYD_VALUE_MAX);
+		job->failed = true;
 		return;
 	}
-	c->status = c->value.len > 0 ? LOOKUP_OK : LOOKUP_NOKEY;
+	job->status = c->value.len > 0 ? LOOKUP_OK : LOOKUP_NOKEY;
 }
 
-/* proxyd_db_step_done - a prepare or an execute has finished */
-static void proxyd_db_step_done(struct proxyd_conn *c)
+/* proxyd_db_finish - the connection's jobs have their results (or the
+ * prepare failed): answer them all, then take the next ones */
+static void proxyd_db_finish(struct proxyd_conn *c, bool failed)
 {
-	struct proxyd_job *job = c->job;
-	int status;
+	struct proxyd_jobq done = c->jobs;
+	struct proxyd_job *job;
+	bool lost;
 
-	if (c->preparing && !c->failed) {
-		c->prepared[job->q->index] = true;
-		proxyd_db_send(c);
-		return;
+	for (job = done.head; job != NULL; job = job->next)
+		failed |= job->failed;
+	proxyd_db_batch_end(c);
+	memset(&c->jobs, 0, sizeof(c->jobs));
+	c->reading = NULL;
+	lost = c->broken ||
+	       (!c->preparing && PQexitPipelineMode(c->pg) != 1) ||
+	       PQstatus(c->pg) != CONNECTION_OK;
+	/* Still CONN_BUSY: a job submitted by a callback waits. */
+	while ((job = done.head) != NULL) {
+		proxyd_jobq_remove(&done, NULL, job);
+		job->conn = NULL;
+		if (failed)
+			proxyd_db_complete(job, LOOKUP_RETRY, NULL);
+		else
+			proxyd_db_complete(job, job->status,
+					   job->status == LOOKUP_OK
+					       ? c->value.data
+					       : NULL);
 	}
-	status = c->failed ? LOOKUP_RETRY : c->status;
-	c->job = NULL;
-	job->conn = NULL;
 	c->state = CONN_READY;
-	if (c->broken || PQstatus(c->pg) != CONNECTION_OK) {
+	if (lost) {
 		c->broken = false;
 		proxyd_db_down(c, "connection lost");
+		return;
 	}
-	proxyd_db_complete(job, status,
-			   status == LOOKUP_OK ? c->value.data : NULL);
 	proxyd_db_dispatch();
+}
+
+/* proxyd_db_result - one PGresult (NULL: the end of one statement's) */
+static void proxyd_db_result(struct proxyd_conn *c, PGresult *res)
+{
+	if (c->preparing) {
+		if (res == NULL && c->prepare_failed) {
+			proxyd_db_finish(c, true);
+		} else if (res == NULL) {
+			c->prepared[c->jobs.head->q->index] = true;
+			proxyd_db_send(c);
+		} else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			c->prepare_failed = true;
+			proxyd_db_failed(c, res);
+		}
+		return;
+	}
+	if (res == NULL) {
+		if (c->reading != NULL)
+			c->reading = c->reading->next;
+	} else if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+		proxyd_db_finish(c, false);
+	} else if (c->reading != NULL) {
+		proxyd_db_take(c, c->reading, res);
+	}
 }
 
 /* proxyd_db_read - results are arriving */
@@ -430,11 +568,8 @@ static void proxyd_db_read(struct proxyd_conn *c)
 		return;
 	}
 	while (c->state == CONN_BUSY && !PQisBusy(c->pg)) {
-		if ((res = PQgetResult(c->pg)) == NULL) {
-			proxyd_db_step_done(c);
-			continue;
-		}
-		proxyd_db_take(c, res);
+		res = PQgetResult(c->pg);
+		proxyd_db_result(c, res);
 		PQclear(res);
 	}
 	if (c->state == CONN_READY && PQstatus(c->pg) != CONNECTION_OK)
@@ -461,33 +596,70 @@ static void proxyd_db_io(struct ev_loop *loop, int fd, int events, void *ctx)
 		proxyd_db_read(c);
 }
 
-/* proxyd_db_dispatch - give queued jobs to idle connections */
+/* proxyd_db_dispatch - give waiting jobs to idle connections: a
+ * lookup alone, a write with the writes of its query waiting behind */
 static void proxyd_db_dispatch(void)
 {
 	size_t i;
 
-	for (i = 0; i < db.nconns && db.head != NULL; i++) {
+	for (i = 0; i < db.nconns && db.queue.head != NULL; i++) {
 		struct proxyd_conn *c = &db.conns[i];
-		struct proxyd_job *job;
+		struct proxyd_job *job, *prev, *next;
 
 		if (c->state != CONN_READY)
 			continue;
-		job = db.head;
-		db.head = job->next;
-		if (db.head == NULL)
-			db.tail = NULL;
-		job->next = NULL;
+		job = db.queue.head;
+		proxyd_jobq_remove(&db.queue, NULL, job);
+		proxyd_jobq_push(&c->jobs, job);
 		job->conn = c;
-		c->job = job;
+		for (prev = NULL, job = db.queue.head;
+		     c->jobs.head->q->batched && job != NULL &&
+		     c->jobs.count < PROXYD_BATCH_MAX;
+		     job = next) {
+			next = job->next;
+			if (job->q != c->jobs.head->q) {
+				prev = job;
+				continue;
+			}
+			proxyd_jobq_remove(&db.queue, prev, job);
+			proxyd_jobq_push(&c->jobs, job);
+			job->conn = c;
+		}
+		if (c->jobs.head->q->batched)
+			db.batches_running++;
 		c->state = CONN_BUSY;
 		proxyd_db_send(c);
 	}
 }
 
+/* proxyd_db_release - the gathered writes join the queue */
+static void proxyd_db_release(void)
+{
+	struct proxyd_job *job;
+
+	if (db.gather_timer != 0)
+		ev_timer_cancel(db.loop, db.gather_timer);
+	db.gather_timer = 0;
+	while ((job = db.gather.head) != NULL) {
+		proxyd_jobq_remove(&db.gather, NULL, job);
+		proxyd_jobq_push(&db.queue, job);
+	}
+	proxyd_db_dispatch();
+}
+
+/* proxyd_db_gathered - the gathering time is over */
+static void proxyd_db_gathered(struct ev_loop *loop, void *ctx)
+{
+	(void)loop;
+	(void)ctx;
+	db.gather_timer = 0;
+	proxyd_db_release();
+}
+
 /* proxyd_db_job_timeout - a job's deadline passed */
 static void proxyd_db_job_timeout(struct ev_loop *loop, void *ctx)
 {
-	struct proxyd_job *job = ctx, **pp;
+	struct proxyd_job *job = ctx;
 
 	(void)loop;
 	job->timer = 0;
@@ -497,15 +669,8 @@ static void proxyd_db_job_timeout(struct ev_loop *loop, void *ctx)
 		proxyd_db_down(job->conn, "closed after a query timeout");
 		return;
 	}
-	for (pp = &db.head; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == job) {
-			*pp = job->next;
-			break;
-		}
-	}
-	db.tail = NULL;
-	for (pp = &db.head; *pp != NULL; pp = &(*pp)->next)
-		db.tail = *pp;
+	if (!proxyd_jobq_unlink(&db.queue, job))
+		(void)proxyd_jobq_unlink(&db.gather, job);
 	log_warn("table %s: no database connection within %lld ms",
 		 job->q->name, db.conf->query_timeout);
 	proxyd_db_complete(job, LOOKUP_RETRY, NULL);
@@ -531,12 +696,26 @@ void proxyd_db_submit(const struct proxyd_query *q, char **params,
 	}
 	job->timer = ev_timer_add(db.loop, db.conf->query_timeout,
 				  proxyd_db_job_timeout, job);
-	if (db.tail != NULL)
-		db.tail->next = job;
-	else
-		db.head = job;
-	db.tail = job;
-	proxyd_db_dispatch();
+	if (!q->batched) {
+		proxyd_jobq_push(&db.queue, job);
+		proxyd_db_dispatch();
+		return;
+	}
+	proxyd_jobq_push(&db.gather, job);
+	if (db.gather.count >= PROXYD_BATCH_MAX)
+		proxyd_db_release();
+	else if (db.gather_timer == 0)
+		db.gather_timer = ev_timer_add(db.loop, db.conf->quota_batch_ms,
+					       proxyd_db_gathered, NULL);
+}
+
+/* proxyd_db_batches_done - write batches finished so far; *running
+ * (unless NULL): whether one is at the database now */
+uint64_t proxyd_db_batches_done(bool *running)
+{
+	if (running != NULL)
+		*running = db.batches_running > 0;
+	return db.batches_done;
 }
 
 /* proxyd_db_init - make the connections (asynchronously) */

@@ -29,11 +29,13 @@
  *	cached virtual_mailbox_limits answer and the domain's
  *	virtual_domain_limits answer (what quota_update_query does to
  *	quota2), so those tables show the new usage without a query; one
- *	that subtracts (the database clamps at 0) drops both answers. An
- *	answer of those two tables is cached only when no quota update
- *	was running when it arrived and none finished while its query
- *	ran: it could then already hold an update that would be added
- *	again, or miss one. Other answers (domain, mailbox, alias) do not
+ *	that subtracts (the database clamps at 0) drops both answers.
+ *	Updates reach the database in batches (proxyd_db.c), and the
+ *	client is answered when its batch has committed. An answer of
+ *	those two tables is cached only when no batch was at the
+ *	database when it arrived and none finished while its query ran:
+ *	it could then already hold an update that would be added again,
+ *	or miss one. Other answers (domain, mailbox, alias) do not
  *	depend on usage.
  *
  *	Malformed input (bad framing, unknown attributes, a string over its
@@ -85,7 +87,7 @@ struct proxyd_client {
 	char *key;
 	char *password;
 	long long bytes, messages; /* quota_update deltas */
-	uint64_t quota_seq;        /* quota updates done when it started */
+	uint64_t batches_seq;      /* write batches done when it started */
 };
 
 static struct {
@@ -96,8 +98,6 @@ static struct {
 	bool quota_uid_known;
 	uid_t self_uid;
 	bool developer;
-	unsigned quota_running; /* quota updates at the database */
-	uint64_t quota_done;    /* quota updates finished */
 } serve;
 
 static void proxyd_client_process(struct proxyd_client *c);
@@ -242,10 +242,11 @@ static void proxyd_lookup_done(struct proxyd_job *job, int status,
 	long long ttl = status == LOOKUP_OK      ? conf->cache_ttl
 			: status == LOOKUP_NOKEY ? conf->negative_cache_ttl
 						 : 0;
+	bool running;
 
 	(void)job;
 	if (proxyd_usage_table(c->table) &&
-	    (serve.quota_running > 0 || serve.quota_done != c->quota_seq))
+	    (proxyd_db_batches_done(&running) != c->batches_seq || running))
 		ttl = 0; /* may count an update twice, or miss one */
 	if (ttl > 0)
 		proxyd_cache_put(serve.cache, c->table, c->key, status, value,
@@ -290,7 +291,7 @@ static void proxyd_do_lookup(struct proxyd_client *c,
 	}
 	c->busy = true;
 	c->refs++;
-	c->quota_seq = serve.quota_done;
+	c->batches_seq = proxyd_db_batches_done(NULL);
 	proxyd_db_submit(q, params, proxyd_lookup_done, c);
 }
 
@@ -394,8 +395,6 @@ static void proxyd_quota_done(struct proxyd_job *job, int status,
 
 	(void)job;
 	(void)value;
-	serve.quota_running--;
-	serve.quota_done++;
 	if (status == LOOKUP_OK) {
 		const char *at = strrchr(c->key, '@');
 
@@ -436,7 +435,6 @@ static void proxyd_do_quota(struct proxyd_client *c,
 	c->refs++;
 	c->bytes = req->bytes;
 	c->messages = req->messages;
-	serve.quota_running++;
 	proxyd_db_submit(q, params, proxyd_quota_done, c);
 }
 

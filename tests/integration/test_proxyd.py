@@ -166,26 +166,57 @@ class PasswordPoolTest(DataTestCase):
 
 
 QUOTA_SCRIPT = r"""
-import socket, sys
+import re, socket, sys
 def ns(b): return b"%d:%s," % (len(b), b)
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(30)
-s.connect(sys.argv[1])
-msg = b""
-for k, v in (("request", "quota_update"), ("user", sys.argv[2]),
-             ("bytes", sys.argv[3]), ("messages", sys.argv[4])):
-    msg += ns(k.encode()) + ns(v.encode())
-s.sendall(msg + b"0:,")
-buf = b""
-while buf.count(b"0:,") < 2:
-    d = s.recv(4096)
-    if not d: break
-    buf += d
-print("status" if b"6:status,2:ok," in buf else buf.decode())
+# One connection per (user, bytes, messages); all requests are sent
+# before any reply is read, so proxyd has them all at once.
+socks = []
+args = sys.argv[2:]
+for i in range(0, len(args), 3):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(sys.argv[1])
+    socks.append((s, args[i:i + 3]))
+for s, (user, nbytes, msgs) in socks:
+    msg = b""
+    for k, v in (("request", "quota_update"), ("user", user),
+                 ("bytes", nbytes), ("messages", msgs)):
+        msg += ns(k.encode()) + ns(v.encode())
+    s.sendall(msg + b"0:,")
+for s, _ in socks:
+    buf = b""
+    while buf.count(b"0:,") < 2:
+        d = s.recv(4096)
+        if not d: break
+        buf += d
+    m = re.search(rb"6:status,\d+:(\w+),", buf)
+    print(m.group(1).decode() if m else buf.decode())
 """
 
 
-class QuotaUpdateTest(DataTestCase):
+class QuotaTestCase(DataTestCase):
+    """quota_update requests as the virtual_uid account would send them."""
+
+    def update_as(self, who, *updates):
+        """Send (user, bytes, messages) updates together as the account
+        who; the status of each reply, one per line."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as %s" % who)
+        python = shutil.which("python3", path="/usr/bin:/bin") or \
+            sys.executable
+        args = [str(x) for u in updates for x in u]
+        r = subprocess.run([python, "-c", QUOTA_SCRIPT,
+                            self.inst.path("queue", "private", "proxyd")] +
+                           args,
+                           user=who, group=pwd.getpwnam(who).pw_gid,
+                           extra_groups=[g.gr_gid for g in grp.getgrall()
+                                         if who in g.gr_mem],
+                           capture_output=True, text=True,
+                           timeout=60, cwd="/")
+        return r.stdout.strip() + r.stderr.strip()
+
+
+class QuotaUpdateTest(QuotaTestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -196,52 +227,97 @@ class QuotaUpdateTest(DataTestCase):
                          "--password-stdin", "--quota", "10M",
                          input="x\n")
 
-    def update_as(self, user, who, nbytes, msgs):
-        if os.geteuid() != 0:
-            self.skipTest("needs root to act as %s" % who)
-        python = shutil.which("python3", path="/usr/bin:/bin") or \
-            sys.executable
-        r = subprocess.run([python, "-c", QUOTA_SCRIPT,
-                            self.inst.path("queue", "private", "proxyd"),
-                            user, str(nbytes), str(msgs)],
-                           user=who, group=pwd.getpwnam(who).pw_gid,
-                           extra_groups=[g.gr_gid for g in grp.getgrall()
-                                         if who in g.gr_mem],
-                           capture_output=True, text=True,
-                           timeout=60, cwd="/")
-        return r.stdout.strip() + r.stderr.strip()
-
     def test_only_virtual_uid_writes(self):
         c = ProxydClient(self.inst)
         r = c.call([("request", "quota_update"), ("user", "u@q.example"),
                     ("bytes", "5"), ("messages", "1")])
         self.assertEqual(r["status"], "deny")
         c.close()
-        self.assertIn("deny", self.update_as("u@q.example", "postern", 5, 1))
+        self.assertEqual(self.update_as("postern", ("u@q.example", 5, 1)),
+                         "deny")
         self.assertEqual(self.lookup("virtual_mailbox_limits",
                                      "u@q.example"),
                          (0, "%d,0,0,0" % (10 << 20)))
         self.assertEqual(self.lookup("virtual_domain_limits", "q.example"),
                          (0, "0,0"))
         # Both answers are cached now; the updates show in them.
-        self.assertEqual(self.update_as("u@q.example", "vmail", 1000, 2),
-                         "status")
-        self.assertEqual(self.update_as("U@Q.example", "vmail", 500, 1),
-                         "status")
+        self.assertEqual(self.update_as("vmail", ("u@q.example", 1000, 2)),
+                         "ok")
+        self.assertEqual(self.update_as("vmail", ("U@Q.example", 500, 1)),
+                         "ok")
         self.assertEqual(self.lookup("virtual_mailbox_limits",
                                      "u@q.example"),
                          (0, "%d,0,1500,3" % (10 << 20)))
         self.assertEqual(self.lookup("virtual_domain_limits", "q.example"),
                          (0, "0,1500"))
-        self.assertEqual(self.update_as("u@q.example", "vmail", -5000, -9),
-                         "status")
+        self.assertEqual(self.update_as("vmail", ("u@q.example", -5000, -9)),
+                         "ok")
         self.assertEqual(self.lookup("virtual_mailbox_limits",
                                      "u@q.example"),
                          (0, "%d,0,0,0" % (10 << 20)))
-        self.assertIn("nokey", self.update_as("ghost@q.example", "vmail",
-                                              1, 1))
+        self.assertEqual(self.update_as("vmail", ("ghost@q.example", 1, 1)),
+                         "nokey")
         self.assertEqual(self.json("mailbox", "show",
                                    "u@q.example")["used_bytes"], 0)
+
+
+class QuotaBatchTest(QuotaTestCase):
+    """Updates that arrive within quota_batch_ms share one transaction
+    (a long wait here, so that they surely do)."""
+
+    proxyd_settings = {"quota_batch_ms": "1500"}
+    USERS = ["b%d@batch.example" % i for i in range(5)]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.inst.postern("domain", "add", "batch.example", "--postmaster",
+                         "p@elsewhere.example")
+        for u in cls.USERS:
+            cls.inst.postern("mailbox", "add", u, "--password-stdin",
+                             input="x\n")
+
+    def usage(self):
+        """{user: (bytes, messages)} from quota2."""
+        rows = self.inst.psql("SELECT username, bytes, messages FROM quota2 "
+                              "WHERE username LIKE '%@batch.example'")
+        out = {}
+        for line in rows.splitlines():
+            user, nbytes, msgs = line.split("|")
+            out[user] = (int(nbytes), int(msgs))
+        return out
+
+    def test_updates_share_one_transaction(self):
+        before = self.usage()
+        out = self.update_as("vmail", *[(u, 100 + i, 1)
+                                        for i, u in enumerate(self.USERS)])
+        self.assertEqual(out.splitlines(), ["ok"] * len(self.USERS))
+        after = self.usage()
+        for i, u in enumerate(self.USERS):
+            old = before.get(u, (0, 0))
+            self.assertEqual(after[u], (old[0] + 100 + i, old[1] + 1), u)
+        # Every row was last written by the same transaction.
+        xmins = self.inst.psql(
+            "SELECT count(DISTINCT xmin::text) FROM quota2 WHERE username "
+            "IN (%s)" % ",".join("'%s'" % u for u in self.USERS))
+        self.assertEqual(xmins, "1")
+
+    def test_failing_statement_fails_its_batch(self):
+        good, bad = self.USERS[0], self.USERS[1]
+        self.update_as("vmail", (bad, 1, 1))
+        self.inst.psql("UPDATE quota2 SET bytes = 9223372036854775000 "
+                       "WHERE username = :'p1'", [bad])
+        before = self.usage()
+        # bad's addition overflows bigint: the transaction is rolled
+        # back, and good's update, in the same batch, is not kept.
+        out = self.update_as("vmail", (good, 7, 1), (bad, 1000, 1))
+        self.assertEqual(out.splitlines(), ["retry", "retry"])
+        self.assertEqual(self.usage(), before)
+        self.assertIn("quota_update: query failed", self.inst.log())
+        # Alone, good's update goes through.
+        self.assertEqual(self.update_as("vmail", (good, 7, 1)), "ok")
+        old = before.get(good, (0, 0))
+        self.assertEqual(self.usage()[good], (old[0] + 7, old[1] + 1))
 
 
 class CacheTest(DataTestCase):
