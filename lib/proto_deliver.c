@@ -463,18 +463,22 @@ int deliver_request_send(int sock, const struct deliver_request *req,
 		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cmsg), &req->fd, sizeof(int));
 	}
+	/* Send first and wait only when the socket is full (ipc_write_all()
+	 * does the same). */
 	for (;;) {
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			goto out;
 		r = ipc_wait(sock, POLLOUT, timeout_ms);
 		if (r <= 0) {
 			if (r == 0)
 				errno = ETIMEDOUT;
 			goto out;
 		}
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n >= 0)
-			break;
-		if (errno != EINTR && errno != EAGAIN)
-			goto out;
 	}
 	/* The descriptor went with the first bytes; the rest is plain. */
 	ret = ipc_write_all(sock, out->data + n, out->len - (size_t)n,
