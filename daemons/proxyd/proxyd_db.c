@@ -93,9 +93,9 @@ struct proxyd_conn {
 	int fd;
 	enum proxyd_conn_state state;
 	bool *prepared;
-	struct proxyd_jobq jobs;      /* running: one lookup or a batch */
-	struct proxyd_job *reading;   /* whose results are arriving */
-	bool preparing;               /* the statement is being prepared */
+	struct proxyd_jobq jobs;    /* running: one lookup or a batch */
+	struct proxyd_job *reading; /* whose results are arriving */
+	bool preparing;             /* the statement is being prepared */
 	bool prepare_failed;
 	bool broken; /* SQLSTATE class 08: drop after these jobs */
 	struct strbuf value;
@@ -246,7 +246,6 @@ static void proxyd_db_batch_end(struct proxyd_conn *c)
 /* proxyd_db_down - close a connection; its jobs get LOOKUP_RETRY */
 static void proxyd_db_down(struct proxyd_conn *c, const char *reason)
 {
-
 	if (!db.outage || c->state != CONN_CONNECTING)
 		log_warn("database connection %d: %s", c->id, reason);
 	else
@@ -508,8 +507,7 @@ static void proxyd_db_finish(struct proxyd_conn *c, bool failed)
 	proxyd_db_batch_end(c);
 	memset(&c->jobs, 0, sizeof(c->jobs));
 	c->reading = NULL;
-	lost = c->broken ||
-	       (!c->preparing && PQexitPipelineMode(c->pg) != 1) ||
+	lost = c->broken || (!c->preparing && PQexitPipelineMode(c->pg) != 1) ||
 	       PQstatus(c->pg) != CONNECTION_OK;
 	/* Still CONN_BUSY: a job submitted by a callback waits. */
 	while ((job = done.head) != NULL) {
@@ -518,10 +516,9 @@ static void proxyd_db_finish(struct proxyd_conn *c, bool failed)
 		if (failed)
 			proxyd_db_complete(job, LOOKUP_RETRY, NULL);
 		else
-			proxyd_db_complete(job, job->status,
-					   job->status == LOOKUP_OK
-					       ? c->value.data
-					       : NULL);
+			proxyd_db_complete(
+			    job, job->status,
+			    job->status == LOOKUP_OK ? c->value.data : NULL);
 	}
 	c->state = CONN_READY;
 	if (lost) {
