@@ -137,6 +137,7 @@ START_TEST(test_conf)
 				   "cache_ttl = 2m\n"
 				   "negative_cache_ttl = 0\n"
 				   "query_timeout = 3\n"
+				   "quota_batch_ms = 0\n"
 				   "a_query = SELECT 1 WHERE x = %s\n"
 				   "b_query = SELECT 2\n"
 				   "\tWHERE y = %d\n";
@@ -148,6 +149,8 @@ START_TEST(test_conf)
 	    "conninfo = x\nA-b_query = S\n",                   /* name */
 	    "conninfo = x\ndefault_password_scheme = PLAIN\n", /* scheme */
 	    "conninfo = x\nconnections = 0\n",                 /* bounds */
+	    "conninfo = x\nquota_batch_ms = 10001\n",          /* bounds */
+	    "conninfo = x\nquota_batch_ms = 5s\n", /* milliseconds, a number */
 	};
 	struct proxyd_conf conf;
 	struct strbuf *why = strbuf_alloc(128);
@@ -161,11 +164,18 @@ START_TEST(test_conf)
 	ck_assert_int_eq(conf.cache_ttl, 120);
 	ck_assert_int_eq(conf.negative_cache_ttl, 0);
 	ck_assert_int_eq(conf.query_timeout, 3000);
+	ck_assert_int_eq(conf.quota_batch_ms, 0);
 	ck_assert_ptr_nonnull(proxyd_conf_table(&conf, "b"));
 	ck_assert_ptr_null(proxyd_conf_table(&conf, "password"));
 	ck_assert_ptr_null(proxyd_conf_table(&conf, "c"));
 	ck_assert(proxyd_conf_table(&conf, "b")->needs_domain);
 	ck_assert_int_eq(conf.password.nparams, 1);
+	proxyd_conf_release(&conf);
+	memset(&conf, 0, sizeof(conf));
+	ck_assert(proxyd_conf_parse(&conf, "proxyd.conf", "conninfo = x\n", 13,
+				    why) == 0);
+	ck_assert_int_eq(conf.quota_batch_ms, 10); /* the default */
+	ck_assert(conf.quota.batched);
 	proxyd_conf_release(&conf);
 	for (i = 0; i < ARRAY_LEN(bad); i++) {
 		memset(&conf, 0, sizeof(conf));
