@@ -11,7 +11,8 @@
  *	cfg_read_file() reads "name = value" lines, joins continuation
  *	lines (those starting with white space) onto the previous value,
  *	skips blank and '#' lines, and calls the callback once per
- *	parameter. Every error is reported as "FILE, line N: text".
+ *	parameter. Every error is reported as "FILE, line N: text", one
+ *	the callback refuses as "FILE, line N: NAME: text".
  *
  *	The cfg_parse_*() functions turn text into typed values with
  *	bounds. Sizes take binary suffixes (K = 1024, M, G); times take
@@ -76,7 +77,7 @@ static int cfg_emit(const char *path, char *line, int lineno, cfg_line_cb cb,
 		}
 	}
 	if (cb(name, cfg_trim(eq + 1), lineno, ctx, &error) < 0) {
-		strbuf_printf(why, "%s, line %d: %s", path, lineno,
+		strbuf_printf(why, "%s, line %d: %s: %s", path, lineno, name,
 			      error ? error : "invalid value");
 		return -1;
 	}

@@ -122,7 +122,7 @@ START_TEST(test_reader)
 	    {"= 1\n", -1, "test.conf, line 1: missing parameter name"},
 	    {"a b = 1\n", -1, "test.conf, line 1: bad parameter name"},
 	    {"a = 1\n\nfail = 1\n", -1,
-	     "test.conf, line 3: refused by the callback"},
+	     "test.conf, line 3: fail: refused by the callback"},
 	};
 
 	size_t i;

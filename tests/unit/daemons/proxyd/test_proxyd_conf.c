@@ -177,6 +177,14 @@ START_TEST(test_conf)
 	ck_assert_int_eq(conf.quota_batch_ms, 10); /* the default */
 	ck_assert(conf.quota.batched);
 	proxyd_conf_release(&conf);
+	/* An error names the file, the line and the setting. */
+	memset(&conf, 0, sizeof(conf));
+	ck_assert(proxyd_conf_parse(&conf, "proxyd.conf", bad[7],
+				    strlen(bad[7]), why) < 0);
+	ck_assert_str_eq(why->data, "proxyd.conf, line 2: quota_batch_ms: "
+				    "value above the maximum");
+	proxyd_conf_release(&conf);
+	strbuf_reset(why);
 	for (i = 0; i < ARRAY_LEN(bad); i++) {
 		memset(&conf, 0, sizeof(conf));
 		strbuf_reset(why);
