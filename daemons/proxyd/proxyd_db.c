@@ -7,9 +7,9 @@
  *	proxyd keeps `connections` libpq connections open (conninfo from
  *	proxyd.conf; a multi-host list fails over inside libpq). Nothing
  *	here blocks: connections are made with PQconnectStart() and
- *	PQconnectPoll(), queries are sent with PQsendPrepare() and
- *	PQsendQueryPrepared() on non-blocking connections, and results are
- *	read when the socket is readable.
+ *	PQconnectPoll(), statements are prepared with PQsendPrepare() and
+ *	run with PQsendQueryPrepared() in pipeline mode on non-blocking
+ *	connections, and results are read when the socket is readable.
  *
  *	Each query is prepared once per connection, the first time it is
  *	used, as statement "p<index>" with every parameter typed text; the
@@ -22,13 +22,14 @@
  *
  *	Writes (a query marked batched: the quota update) are gathered
  *	for quota_batch_ms after the first one, or until PROXYD_BATCH_MAX
- *	wait, and then run together on one connection
- *	in libpq's pipeline mode: one round trip and one transaction
- *	(the statements before a Sync form one implicit transaction)
- *	instead of one of each per write. Their answers go out when the
- *	transaction has ended; if any statement fails, the transaction
- *	is rolled back and every write of the batch gets LOOKUP_RETRY.
- *	Lookups are sent in pipeline mode too, each alone.
+ *	wait, and then run together on one connection in libpq's
+ *	pipeline mode: one round trip and one transaction (the statements
+ *	before a Sync form one implicit transaction) instead of one of
+ *	each per write. Their answers go out when the transaction has
+ *	ended; if any statement fails, the transaction is rolled back and
+ *	every write of the batch gets LOOKUP_RETRY. Lookups are sent in
+ *	pipeline mode too, each alone, so there is one way to run a
+ *	statement.
  *
  *	Answers: rows -> LOOKUP_OK with the non-NULL fields of all rows
  *	joined by ','; no row (or only NULL/empty fields) -> LOOKUP_NOKEY;
