@@ -302,6 +302,22 @@ class QuotaBatchTest(QuotaTestCase):
             "IN (%s)" % ",".join("'%s'" % u for u in self.USERS))
         self.assertEqual(xmins, "1")
 
+    def test_a_batch_holds_at_most_64(self):
+        """70 updates at once: 64 go together at once, the other 6 after
+        the gathering time, in a transaction of their own."""
+        users = ["m%d@batch.example" % i for i in range(70)]
+        self.inst.psql("INSERT INTO mailbox (username, local_part, domain, "
+                       "maildir, password) SELECT 'm' || i || "
+                       "'@batch.example', 'm' || i, 'batch.example', "
+                       "'batch.example/m' || i || '/', '' FROM "
+                       "generate_series(0, 69) i")
+        out = self.update_as("vmail", *[(u, 10, 1) for u in users])
+        self.assertEqual(out.splitlines(), ["ok"] * len(users))
+        sizes = self.inst.psql(
+            "SELECT count(*) FROM quota2 WHERE username LIKE "
+            "'m%@batch.example' GROUP BY xmin::text ORDER BY 1")
+        self.assertEqual(sizes.split(), ["6", "64"])
+
     def test_failing_statement_fails_its_batch(self):
         good, bad = self.USERS[0], self.USERS[1]
         self.update_as("vmail", (bad, 1, 1))
