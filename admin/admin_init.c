@@ -41,11 +41,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <pwd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -559,6 +562,40 @@ out:
 	return rc;
 }
 
+/* init_set_topdir - set FS_TOPDIR_FL on a directory: 0, or -1 and errno */
+static int init_set_topdir(const char *path)
+{
+	int fd, flags, ret = -1, saved;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+		flags |= FS_TOPDIR_FL;
+		ret = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	saved = errno;
+	(void)close(fd);
+	errno = saved;
+	return ret;
+}
+
+/* init_spread_mailboxes - mark the mail base a top of directory
+ * hierarchies (chattr +T): ext2/3/4 then place each domain, with its
+ * Maildirs, in a block group of its own instead of next to the queue,
+ * whose files are created and removed for every message. A file system
+ * without such flags (tmpfs, NFS) refuses the ioctl, and that is fine:
+ * the flag is only a hint to the allocator. */
+static void init_spread_mailboxes(const char *dir)
+{
+	char *path = xasprintf("%s/mail", dir);
+
+	if (init_set_topdir(path) < 0 && errno != ENOTTY &&
+	    errno != EOPNOTSUPP && errno != EINVAL)
+		admin_warn("mark %s a top directory (chattr +T): %s", path,
+			   strerror(errno));
+	free(path);
+}
+
 /* init_layout - the directory tree with owners and modes */
 static int init_layout(const struct init_opts *o, const struct init_ids *ids)
 {
@@ -587,6 +624,7 @@ static int init_layout(const struct init_opts *o, const struct init_ids *ids)
 	    (rc = init_mkdir(dir, "log", 0750, &ids->postern)) != 0 ||
 	    (rc = init_mkdir(dir, "tls", 0755, &ids->root)) != 0)
 		return rc;
+	init_spread_mailboxes(dir);
 	return 0;
 }
 
