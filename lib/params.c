@@ -106,6 +106,8 @@ const struct param param_table[] = {
 	 "longest pause before restarting a failing service"),
     CHOICE(service_start, "demand", "demand|always",
 	   "start a service on demand or keep it running"),
+    INT(service_nice, "0", -20, 19,
+	"added to master's niceness for a service's processes"),
     MODE(socket_mode, "0600", "mode of a service's UNIX socket"),
     TIME(ipc_timeout, "3600s", 1, DAY, "deadline of internal IPC"),
 

@@ -39,6 +39,7 @@ struct config {
 	long long max_idle;
 	long long service_throttle_time;
 	char *service_start;
+	long long service_nice;
 	long long socket_mode;
 	long long ipc_timeout;
 

@@ -50,6 +50,7 @@ struct master_service {
 	long long socket_mode;
 	long long throttle_max; /* service_throttle_time, seconds */
 	bool always;            /* service_start = always */
+	int nice;               /* service_nice */
 	int listen_fd;
 	int status_fd;  /* read end of the status pipe */
 	int status_wr;  /* write end, given to children as fd 4 */

@@ -8,7 +8,7 @@
  *	struct master_service: the program path (daemon_directory/command),
  *	the argv a child gets (lib/server.h), and the effective per-service
  *	values master itself needs (maxproc, socket_mode, service_start,
- *	service_throttle_time), computed from postern.conf plus the line's
+ *	service_throttle_time, service_nice), computed from postern.conf plus the line's
  *	-o overrides through the same parameter table the children use. A
  *	line whose program does not exist is skipped with a warning, so
  *	lines for daemons that are not built yet are harmless.
@@ -190,6 +190,7 @@ master_service_build(struct master *m, const struct config *cfg,
 	svc->socket_mode = scfg.socket_mode;
 	svc->throttle_max = scfg.service_throttle_time;
 	svc->always = strcmp(scfg.service_start, "always") == 0;
+	svc->nice = (int)scfg.service_nice;
 
 	master_argv_add(&svc->argv, &n, svc->path);
 	master_argv_add(&svc->argv, &n, "-c");
@@ -217,10 +218,11 @@ master_service_build(struct master *m, const struct config *cfg,
 	}
 
 	sig = strbuf_alloc(512);
-	strbuf_printf(sig, "%s %s %s %s %lld %lld %lld %s", types[def->type],
+	strbuf_printf(sig, "%s %s %s %s %lld %lld %lld %s %d", types[def->type],
 		      def->listen, svc->sock_path ? svc->sock_path : "-",
 		      scfg.mail_owner, svc->socket_mode, svc->maxproc,
-		      svc->throttle_max, svc->always ? "always" : "demand");
+		      svc->throttle_max, svc->always ? "always" : "demand",
+		      svc->nice);
 	/* The listen key: type, address, socket path, owner and mode. */
 	svc->listen_key =
 	    xasprintf("%s %s %s %s %llo", types[def->type], def->listen,

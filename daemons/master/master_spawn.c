@@ -7,9 +7,10 @@
  *	master_spawn() forks one process for a service. The child resets
  *	its signals, puts the service's listener on fd 3, the write end of
  *	the service's status pipe on fd 4 and the read end of master's
- *	liveness pipe on fd 5 (lib/server.h), and executes the program
- *	with the argv built from services.conf. It starts with master's
- *	identity; server_main() drops privileges itself. A new process
+ *	liveness pipe on fd 5 (lib/server.h), adds service_nice to its
+ *	niceness, and executes the program with the argv built from
+ *	services.conf. It starts with master's identity; server_main()
+ *	drops privileges itself. A new process
  *	counts as idle until it says otherwise, so master stops watching
  *	the listener until it reports busy.
  *
@@ -41,6 +42,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +52,26 @@
 #include "xalloc.h"
 
 #include "master.h"
+
+/* master_child_nice - lower (or raise) the child's priority by
+ * service_nice; a refusal (raising it without privilege) is logged and
+ * the service runs at master's priority */
+static void master_child_nice(const struct master_service *svc)
+{
+	int cur;
+
+	if (svc->nice == 0)
+		return;
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, 0);
+	if (cur == -1 && errno != 0) {
+		log_warn("service %s: getpriority: %m", svc->name);
+		return;
+	}
+	if (setpriority(PRIO_PROCESS, 0, cur + svc->nice) < 0)
+		log_warn("service %s: set niceness %d: %m", svc->name,
+			 cur + svc->nice);
+}
 
 /* master_child - in the child: set up fds 3, 4, 5 and exec */
 static NORETURN void master_child(struct master *m,
@@ -88,6 +110,7 @@ static NORETURN void master_child(struct master *m,
 			_exit(127);
 		}
 	}
+	master_child_nice(svc);
 	execv(svc->path, svc->argv);
 	log_error("service %s: execute %s: %m", svc->name, svc->path);
 	_exit(127);

@@ -6,7 +6,8 @@
     inst.start(); ...; inst.destroy()
 
 An Instance is made by `postern init` in a fresh directory under
-/var/tmp (mode 0755), listening on 127.0.0.1 with free ports. Every
+/var/tmp, or under $POSTERN_TEST_TMPDIR (to put it on another file
+system; mode 0755), listening on 127.0.0.1 with free ports. Every
 process the tests look at or stop is found through pids_of(), which only
 matches programs of this instance's daemon_directory started with
 `-c DIR` for this very DIR, so tests never touch anything else.
@@ -104,6 +105,12 @@ def pid_alive(pid):
         return False
 
 
+def niceness(pid):
+    """The nice value of a process (field 19 of /proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
 def proc_ids(pid):
     """(uid, gid) of a process: the real ids from /proc/PID/status."""
     uid = gid = None
@@ -138,7 +145,9 @@ class Instance:
     def __init__(self, build_dir=None, embedded_db=False, smtp=False):
         self.build = os.path.abspath(build_dir or default_build())
         self.embedded_db = embedded_db
-        self.dir = tempfile.mkdtemp(prefix="postern-test.", dir="/var/tmp")
+        self.dir = tempfile.mkdtemp(
+            prefix="postern-test.",
+            dir=os.environ.get("POSTERN_TEST_TMPDIR", "/var/tmp"))
         os.chmod(self.dir, 0o755)
         self.dir = os.path.realpath(self.dir)
         self.smtp_port = free_port()

@@ -16,8 +16,8 @@ import socket
 import subprocess
 import unittest
 
-from harness import (InstanceTestCase, free_port, pid_alive, proc_ids,
-                     wait_for)
+from harness import (InstanceTestCase, free_port, niceness, pid_alive,
+                     proc_ids, wait_for)
 
 TESTSVC = "tests/testsvc"
 
@@ -279,6 +279,27 @@ class MasterTest(InstanceTestCase):
         wait_for(lambda: not pid_alive(before), 20, "the idle process to exit")
         self.assertNotEqual(ask(idle)["pid"], before)
         self.assertNotIn("warning: service", self.inst.log())
+
+    def test_service_nice(self):
+        plain, lowered, raised = free_port(), free_port(), free_port()
+        self.add("plain", "127.0.0.1:%d" % plain, 1, "echo")
+        self.add("lowered", "127.0.0.1:%d" % lowered, 1, "echo",
+                 extra="-o service_nice=7")
+        self.add("raised", "127.0.0.1:%d" % raised, 1, "echo",
+                 extra="-o service_nice=-3")
+        master = self.inst.start()
+        base = niceness(master)
+        self.assertEqual(niceness(ask(plain)["pid"]), base)
+        self.assertEqual(niceness(ask(lowered)["pid"]), min(base + 7, 19))
+        # Raising a priority takes root; without it the service still
+        # runs, at master's priority, and the log says why.
+        if os.geteuid() == 0:
+            self.assertEqual(niceness(ask(raised)["pid"]), max(base - 3, -20))
+            self.assertNotIn("warning: service", self.inst.log())
+        else:
+            self.assertEqual(niceness(ask(raised)["pid"]), base)
+            self.assertIn("warning: service raised: set niceness",
+                          self.inst.log())
 
     def test_multi_server_serves_clients_together(self):
         port = free_port()

@@ -27,7 +27,8 @@ import time
 import unittest
 import uuid
 
-from harness import Instance, free_port, pid_alive, proc_ids, wait_for
+from harness import (Instance, free_port, niceness, pid_alive, proc_ids,
+                     wait_for)
 
 DOMAIN = "example.test"
 USER = "user@" + DOMAIN
@@ -253,6 +254,24 @@ class SmtpdTest(unittest.TestCase):
         self.assertIn("%s: client=unknown[127.0.0.1]" % qid, log)
         self.assertRegex(log, r"smtpd\[\d+\]: connect from "
                          r"unknown\[127\.0\.0\.1\]")
+
+    def test_receiving_side_yields_the_cpu(self):
+        # The shipped services.conf runs smtpd at service_nice = 19;
+        # the delivery side keeps master's priority.
+        self.send_marker()
+        base = niceness(self.inst.master_pid())
+        c = self.client()
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        smtpd = self.inst.pids_of("smtpd")
+        self.assertTrue(smtpd)
+        for pid in smtpd:
+            self.assertEqual(niceness(pid), min(base + 19, 19), pid)
+        for program in ("cleanup", "qmgr", "virtual", "proxyd"):
+            pids = self.inst.pids_of(program)
+            self.assertTrue(pids, program)
+            for pid in pids:
+                self.assertEqual(niceness(pid), base, program)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
 
     def test_smoke_commands_and_enhanced_codes(self):
         c = self.client()

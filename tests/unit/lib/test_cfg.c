@@ -362,6 +362,7 @@ START_TEST(test_load_good)
 	/* Untouched parameters keep their defaults. */
 	ck_assert_int_eq(cfg.max_use, 100);
 	ck_assert_str_eq(cfg.service_start, "demand");
+	ck_assert_int_eq(cfg.service_nice, 0);
 	ck_assert(!cfg.smtpd_tls_wrappermode);
 	ck_assert_uint_eq(cfg.unknown_count, 0);
 	ck_assert_str_eq(strbuf_str(test_warnings), "");
@@ -391,6 +392,8 @@ START_TEST(test_load_errors)
 	    {"smtpd_tls_security_level = maybe\n", "smtpd_tls_security_level",
 	     "allowed"},
 	    {"service_start = sometimes\n", "service_start", "allowed"},
+	    {"service_nice = 20\n", "service_nice", "maximum"},
+	    {"service_nice = -21\n", "service_nice", "minimum"},
 	    {"socket_mode = 0999\n", "socket_mode", "octal"},
 	    {"smtpd_banner = $no_such_param\n", "smtpd_banner", "unknown"},
 	    {"smtpd_banner = ${myhostname\n", "smtpd_banner", "${"},
@@ -485,7 +488,9 @@ START_TEST(test_config_set)
 	    {"service_start", "always", 0},
 	    {"socket_mode", "0666", 0},
 	    {"message_size_limit", "1G", 0},
+	    {"service_nice", "-5", 0},
 	    {"service_start", "never", -1},
+	    {"service_nice", "+", -1},
 	    {"max_use", "-3", -1},
 	    {"max_idle", "soon", -1},
 	    {"no_such_parameter", "1", -1},
@@ -511,6 +516,7 @@ START_TEST(test_config_set)
 	ck_assert_int_eq(cfg.max_idle, 120);
 	ck_assert(cfg.smtpd_tls_wrappermode);
 	ck_assert_str_eq(cfg.service_start, "always");
+	ck_assert_int_eq(cfg.service_nice, -5);
 	ck_assert_int_eq(cfg.socket_mode, 0666);
 	ck_assert_int_eq(cfg.message_size_limit, 1LL << 30);
 	/* Refused values left the previous ones in place. */
