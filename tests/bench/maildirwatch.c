@@ -18,10 +18,7 @@
  *	Accuracy: the time is when this process read the event, at most
  *	a scheduling delay after the link/rename (the delivery agent
  *	fsyncs the directory after that, so the file is on disk a
- *	little later still). Lines are written in batches, at most
- *	WATCH_FLUSH_MS after their event, so that the reader wakes some
- *	ten times a second rather than once per delivered message while
- *	the server is being measured.
+ *	little later still).
  * DIAGNOSTICS
  *	Exit 1 when inotify or a watch cannot be set up.
  * SECURITY
@@ -33,18 +30,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define WATCH_DIR_MASK (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
-#define WATCH_FLUSH_MS 100 /* longest a reported line waits in stdout */
 
 static int ifd;
-static long long pending_since = -1; /* first unwritten line's time */
-static char **paths;                 /* watch descriptor -> directory path */
+static char **paths; /* watch descriptor -> directory path */
 static size_t npaths;
 
 /* watch_now - monotonic nanoseconds */
@@ -84,26 +78,11 @@ static char *watch_join(const char *dir, const char *name)
 /* watch_report - one line for a file in new/ */
 static void watch_report(long long ns, const char *dir, const char *name)
 {
-	if (name[0] == '.')
-		return;
-	printf("%lld %s/%s\n", ns, dir, name);
-	if (pending_since < 0)
-		pending_since = ns;
+	if (name[0] != '.')
+		printf("%lld %s/%s\n", ns, dir, name);
 }
 
 static void watch_add(const char *path, int report);
-
-/* watch_flush_wait - poll timeout: -1 with nothing unwritten, else the
- * milliseconds left until the oldest unwritten line is due (0: now) */
-static int watch_flush_wait(void)
-{
-	long long left;
-
-	if (pending_since < 0)
-		return -1;
-	left = pending_since + WATCH_FLUSH_MS * 1000000LL - watch_now();
-	return left <= 0 ? 0 : (int)((left + 999999) / 1000000);
-}
 
 /* watch_scan - watch subdirectories; report files when asked */
 static void watch_scan(const char *path, int report)
@@ -188,28 +167,10 @@ int main(int argc, char **argv)
 	if (fflush(stdout) != 0)
 		return 0;
 	for (;;) {
-		struct pollfd pfd = {.fd = ifd, .events = POLLIN};
-		long long ns;
-		ssize_t n;
+		ssize_t n = read(ifd, buf, sizeof(buf));
+		long long ns = watch_now();
 		char *p;
-		int r;
 
-		r = poll(&pfd, 1, watch_flush_wait());
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			perror("bench-maildirwatch: poll");
-			return 1;
-		}
-		if (pending_since >= 0 && (r == 0 || watch_flush_wait() == 0)) {
-			if (fflush(stdout) != 0)
-				return 0; /* the reader went away */
-			pending_since = -1;
-		}
-		if (r == 0)
-			continue;
-		n = read(ifd, buf, sizeof(buf));
-		ns = watch_now();
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -240,5 +201,7 @@ int main(int argc, char **argv)
 				watch_report(ns, dir, ev->name);
 			}
 		}
+		if (fflush(stdout) != 0)
+			return 0; /* the reader went away */
 	}
 }
