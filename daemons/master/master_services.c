@@ -8,10 +8,11 @@
  *	struct master_service: the program path (daemon_directory/command),
  *	the argv a child gets (lib/server.h), and the effective per-service
  *	values master itself needs (maxproc, socket_mode, service_start,
- *	service_throttle_time, service_nice), computed from postern.conf plus the line's
- *	-o overrides through the same parameter table the children use. A
- *	line whose program does not exist is skipped with a warning, so
- *	lines for daemons that are not built yet are harmless.
+ *	service_throttle_time, service_nice), computed from postern.conf
+ *	plus the line's -o overrides through the same parameter table the
+ *	children use. A line whose program does not exist is skipped with
+ *	a warning, so lines for daemons that are not built yet are
+ *	harmless.
  *
  *	Each service carries two strings for reload: its signature (the
  *	whole line as master understands it, the text of postern.conf and,

@@ -10,9 +10,9 @@
  *	liveness pipe on fd 5 (lib/server.h), adds service_nice to its
  *	niceness, and executes the program with the argv built from
  *	services.conf. It starts with master's identity; server_main()
- *	drops privileges itself. A new process
- *	counts as idle until it says otherwise, so master stops watching
- *	the listener until it reports busy.
+ *	drops privileges itself. A new process counts as idle until it
+ *	says otherwise, so master stops watching the listener until it
+ *	reports busy.
  *
  *	master_reap() collects exited children. An abnormal exit (a signal,
  *	or a non-zero exit status) that master did not cause is logged as
