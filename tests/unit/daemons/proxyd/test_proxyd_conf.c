@@ -141,6 +141,9 @@ START_TEST(test_conf)
 				   "a_query = SELECT 1 WHERE x = %s\n"
 				   "b_query = SELECT 2\n"
 				   "\tWHERE y = %d\n";
+	static const char minimal[] = "conninfo = x\n";
+	static const char batch_too_long[] =
+	    "conninfo = x\nquota_batch_ms = 10001\n";
 	static const char *const bad[] = {
 	    "a_query = SELECT 1\n",                            /* no conninfo */
 	    "conninfo = x\nbogus = 1\n",                       /* unknown */
@@ -149,7 +152,7 @@ START_TEST(test_conf)
 	    "conninfo = x\nA-b_query = S\n",                   /* name */
 	    "conninfo = x\ndefault_password_scheme = PLAIN\n", /* scheme */
 	    "conninfo = x\nconnections = 0\n",                 /* bounds */
-	    "conninfo = x\nquota_batch_ms = 10001\n",          /* bounds */
+	    batch_too_long,                                    /* bounds */
 	    "conninfo = x\nquota_batch_ms = 5s\n", /* milliseconds, a number */
 	};
 	struct proxyd_conf conf;
@@ -172,19 +175,18 @@ START_TEST(test_conf)
 	ck_assert_int_eq(conf.password.nparams, 1);
 	proxyd_conf_release(&conf);
 	memset(&conf, 0, sizeof(conf));
-	ck_assert(proxyd_conf_parse(&conf, "proxyd.conf", "conninfo = x\n", 13,
-				    why) == 0);
+	ck_assert(proxyd_conf_parse(&conf, "proxyd.conf", minimal,
+				    sizeof(minimal) - 1, why) == 0);
 	ck_assert_int_eq(conf.quota_batch_ms, 10); /* the default */
 	ck_assert(conf.quota.batched);
 	proxyd_conf_release(&conf);
 	/* An error names the file, the line and the setting. */
 	memset(&conf, 0, sizeof(conf));
-	ck_assert(proxyd_conf_parse(&conf, "proxyd.conf", bad[7],
-				    strlen(bad[7]), why) < 0);
+	ck_assert(proxyd_conf_parse(&conf, "proxyd.conf", batch_too_long,
+				    sizeof(batch_too_long) - 1, why) < 0);
 	ck_assert_str_eq(why->data, "proxyd.conf, line 2: quota_batch_ms: "
 				    "value above the maximum");
 	proxyd_conf_release(&conf);
-	strbuf_reset(why);
 	for (i = 0; i < ARRAY_LEN(bad); i++) {
 		memset(&conf, 0, sizeof(conf));
 		strbuf_reset(why);
